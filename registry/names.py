@@ -1,0 +1,36 @@
+"""Name keys: how the registry spells a name.
+
+A key is lower-case. A name relative to the served zone (``web``,
+``web.shop``) has no trailing dot and is answered under the zone, and as a bare
+name when bare names are on. An absolute name (``api.internal.``) ends with a
+dot and is answered exactly as written. This module must not know the zone.
+"""
+
+import re
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$|^\*$")
+
+
+def name_key(name: str) -> str:
+    """Lower-case `name` and collapse it to a key; raise ValueError if it is not a DNS name."""
+    key = name.strip().lower()
+    absolute = key.endswith(".")
+    body = key[:-1] if absolute else key
+    if not body or len(body) > 253:
+        raise ValueError(f"not a DNS name: {name!r}")
+    for label in body.split("."):
+        if not _LABEL.match(label):
+            raise ValueError(f"not a DNS name: {name!r} (bad label {label!r})")
+    return body + "." if absolute else body
+
+
+def is_absolute(key: str) -> bool:
+    """True for a key that names an absolute name, outside the zone's relative space."""
+    return key.endswith(".")
+
+
+def sanitize_label(text: str) -> str:
+    """Turn arbitrary text (a container name) into something `name_key` accepts, or ''."""
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", text.strip().lower().lstrip("/"))
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-")
+    return ".".join(part.strip("-")[:63] for part in cleaned.split(".") if part.strip("-"))

@@ -1,0 +1,109 @@
+"""The watcher contract and the supervisor that keeps a watcher running.
+
+A watcher's `watch()` yields registry events forever; its first event after
+each (re)connect should be a `Resync` of everything its source owns. The
+supervisor applies events through one callback, restarts a failed watcher
+with capped exponential backoff, and reports its state for /health. Logs only
+here, at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from registry import Event, Resync
+
+log = logging.getLogger(__name__)
+
+
+class Watcher(Protocol):
+    """A source of registry events. `source` tags every endpoint it produces."""
+
+    source: str
+
+    def watch(self) -> AsyncIterator[Event]: ...
+
+
+class WatcherState(str, Enum):
+    STARTING = "starting"
+    RESYNCING = "resyncing"
+    CONNECTED = "connected"
+    BACKING_OFF = "backing-off"
+    STOPPED = "stopped"
+
+
+@dataclass
+class WatcherStatus:
+    """What /health shows about one watcher."""
+
+    source: str
+    state: WatcherState = WatcherState.STARTING
+    last_event: float | None = None
+    last_error: str = ""
+    resyncs: int = 0
+    reconnects: int = 0
+    events: int = 0
+    synced_once: bool = False
+
+
+class Supervisor:
+    """Runs one watcher forever, applying its events, restarting it after failures."""
+
+    def __init__(
+        self,
+        watcher: Watcher,
+        apply: Callable[[Event], object],
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.watcher = watcher
+        self.status = WatcherStatus(source=watcher.source)
+        self._apply = apply
+        self._min_backoff = min_backoff
+        self._max_backoff = max_backoff
+        self.synced = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        backoff = self._min_backoff
+        try:
+            while True:
+                self.status.state = WatcherState.RESYNCING
+                try:
+                    async for event in self.watcher.watch():
+                        self._handle(event)
+                        backoff = self._min_backoff
+                    raise ConnectionError("event stream ended")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # one catch-all per shell
+                    self._failed(exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                self.status.reconnects += 1
+        finally:
+            self.status.state = WatcherState.STOPPED
+
+    def _handle(self, event: Event) -> None:
+        self._apply(event)
+        self.status.events += 1
+        self.status.last_event = time.time()
+        if isinstance(event, Resync):
+            self.status.resyncs += 1
+            self.status.synced_once = True
+            self.status.state = WatcherState.CONNECTED
+            self.synced.set()
+
+    def _failed(self, exc: Exception, backoff: float) -> None:
+        self.status.state = WatcherState.BACKING_OFF
+        self.status.last_error = str(exc) or type(exc).__name__
+        log.warning(
+            "%s watcher: %s; answers keep coming from the last known state; retrying in %.1fs",
+            self.watcher.source, self.status.last_error, backoff,
+        )

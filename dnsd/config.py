@@ -58,6 +58,7 @@ class Config:
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 256
     max_udp_size: int = 1232
+    event_loop: str = "auto"
 
     @property
     def zone(self) -> str:
@@ -178,52 +179,139 @@ class Flag:
 
 
 FLAGS: tuple[Flag, ...] = (
-    Flag("--dns-listen", "dns_listen", parse_host_port, "DNS listen address HOST:PORT, repeatable; "
-         "'auto' = 127.0.0.1:53 and the docker0 gateway:53", repeat=True),
+    Flag(
+        "--dns-listen",
+        "dns_listen",
+        parse_host_port,
+        "DNS listen address HOST:PORT, repeatable; "
+        "'auto' = 127.0.0.1:53 and the docker0 gateway:53",
+        repeat=True,
+    ),
     Flag("--domain", "domain", parse_domain, "zone dnsd is authoritative for (default docker)"),
-    Flag("--bare-names", "bare_names", parse_bool, "also answer single-label names (default on)",
-         boolean=True),
+    Flag(
+        "--bare-names",
+        "bare_names",
+        parse_bool,
+        "also answer single-label names (default on)",
+        boolean=True,
+    ),
     Flag("--ttl", "ttl", int_in_range(1, 604800), "TTL of local answers in seconds (default 5)"),
-    Flag("--negative-ttl", "negative_ttl", int_in_range(1, 604800),
-         "SOA minimum: TTL of NXDOMAIN/NODATA (default 5)"),
-    Flag("--records", "records", parse_readable_file,
-         "static records file (hosts format), reloaded on change; repeatable", repeat=True),
-    Flag("--when-all-unhealthy", "unhealthy", lambda t: UnhealthyPolicy(choice("serve-all", "empty")(t)),
-         "when every endpoint of a name is unhealthy: serve-all (default) or empty"),
+    Flag(
+        "--negative-ttl",
+        "negative_ttl",
+        int_in_range(1, 604800),
+        "SOA minimum: TTL of NXDOMAIN/NODATA (default 5)",
+    ),
+    Flag(
+        "--records",
+        "records",
+        parse_readable_file,
+        "static records file (hosts format), reloaded on change; repeatable",
+        repeat=True,
+    ),
+    Flag(
+        "--when-all-unhealthy",
+        "unhealthy",
+        lambda t: UnhealthyPolicy(choice("serve-all", "empty")(t)),
+        "when every endpoint of a name is unhealthy: serve-all (default) or empty",
+    ),
     Flag("--docker", "docker", parse_bool, "watch the Docker engine (default on)", boolean=True),
-    Flag("--docker-url", "docker_url", parse_docker_url,
-         "Docker engine URL (default DOCKER_HOST or unix:///var/run/docker.sock)"),
-    Flag("--host-ip", "host_ip", parse_ip,
-         "address answered for host-network containers (default: docker0 gateway)"),
-    Flag("--upstream", "upstreams", lambda t: parse_host_port(t, 53),
-         "upstream resolver HOST[:PORT], repeatable (default: /etc/resolv.conf)", repeat=True),
-    Flag("--upstream-timeout", "upstream_timeout", float_in_range(0.05, 30.0),
-         "per-attempt upstream timeout in seconds (default 1)"),
-    Flag("--forward-deadline", "forward_deadline", float_in_range(0.1, 30.0),
-         "overall deadline for a forwarded query in seconds (default 3)"),
-    Flag("--cache-size", "cache_size", int_in_range(0, 10_000_000),
-         "forwarding cache entries (default 10000; 0 disables)"),
-    Flag("--cache-max-ttl", "cache_max_ttl", int_in_range(1, 604800),
-         "cap on cached TTLs in seconds (default 3600)"),
-    Flag("--serve-stale", "serve_stale", parse_bool,
-         "answer expired cache entries while upstreams are down (RFC 8767; default off)",
-         boolean=True),
-    Flag("--allow-recursion", "allow_recursion", parse_cidr,
-         "CIDR allowed to use forwarding, repeatable (default loopback + Docker networks)",
-         repeat=True),
-    Flag("--http-listen", "http_listen", lambda t: parse_host_port(t, 8053),
-         "HTTP API address HOST:PORT (default 127.0.0.1:8053; 'off' disables)"),
+    Flag(
+        "--docker-url",
+        "docker_url",
+        parse_docker_url,
+        "Docker engine URL (default DOCKER_HOST or unix:///var/run/docker.sock)",
+    ),
+    Flag(
+        "--host-ip",
+        "host_ip",
+        parse_ip,
+        "address answered for host-network containers (default: docker0 gateway)",
+    ),
+    Flag(
+        "--upstream",
+        "upstreams",
+        lambda t: parse_host_port(t, 53),
+        "upstream resolver HOST[:PORT], repeatable (default: /etc/resolv.conf)",
+        repeat=True,
+    ),
+    Flag(
+        "--upstream-timeout",
+        "upstream_timeout",
+        float_in_range(0.05, 30.0),
+        "per-attempt upstream timeout in seconds (default 1)",
+    ),
+    Flag(
+        "--forward-deadline",
+        "forward_deadline",
+        float_in_range(0.1, 30.0),
+        "overall deadline for a forwarded query in seconds (default 3)",
+    ),
+    Flag(
+        "--cache-size",
+        "cache_size",
+        int_in_range(0, 10_000_000),
+        "forwarding cache entries (default 10000; 0 disables)",
+    ),
+    Flag(
+        "--cache-max-ttl",
+        "cache_max_ttl",
+        int_in_range(1, 604800),
+        "cap on cached TTLs in seconds (default 3600)",
+    ),
+    Flag(
+        "--serve-stale",
+        "serve_stale",
+        parse_bool,
+        "answer expired cache entries while upstreams are down (RFC 8767; default off)",
+        boolean=True,
+    ),
+    Flag(
+        "--allow-recursion",
+        "allow_recursion",
+        parse_cidr,
+        "CIDR allowed to use forwarding, repeatable (default loopback + Docker networks)",
+        repeat=True,
+    ),
+    Flag(
+        "--http-listen",
+        "http_listen",
+        lambda t: parse_host_port(t, 8053),
+        "HTTP API address HOST:PORT (default 127.0.0.1:8053; 'off' disables)",
+    ),
     Flag("--api-token", "api_token", str, "bearer token enabling PUT/DELETE /v1/static"),
-    Flag("--log-level", "log_level", choice("debug", "info", "warning", "error"),
-         "log level (default info)"),
+    Flag(
+        "--log-level",
+        "log_level",
+        choice("debug", "info", "warning", "error"),
+        "log level (default info)",
+    ),
     Flag("--log-format", "log_format", choice("text", "json"), "log format (default text)"),
     Flag("--query-log", "query_log", parse_bool, "log every query (default off)", boolean=True),
-    Flag("--tcp-idle-timeout", "tcp_idle_timeout", float_in_range(0.1, 3600.0),
-         "close idle TCP connections after this many seconds (default 10)"),
-    Flag("--tcp-max-connections", "tcp_max_connections", int_in_range(1, 100_000),
-         "maximum concurrent TCP connections (default 256)"),
-    Flag("--max-udp-size", "max_udp_size", int_in_range(512, 4096),
-         "largest UDP reply even if the client offers more (default 1232)"),
+    Flag(
+        "--tcp-idle-timeout",
+        "tcp_idle_timeout",
+        float_in_range(0.1, 3600.0),
+        "close idle TCP connections after this many seconds (default 10)",
+    ),
+    Flag(
+        "--tcp-max-connections",
+        "tcp_max_connections",
+        int_in_range(1, 100_000),
+        "maximum concurrent TCP connections (default 256)",
+    ),
+    Flag(
+        "--max-udp-size",
+        "max_udp_size",
+        int_in_range(512, 4096),
+        "largest UDP reply even if the client offers more (default 1232)",
+    ),
+    Flag(
+        "--event-loop",
+        "event_loop",
+        choice("auto", "asyncio", "uvloop"),
+        "event loop: auto (uvloop when installed), asyncio or uvloop",
+    ),
 )
 
 SPECIAL = {"dns_listen": AUTO, "http_listen": "off"}
@@ -238,14 +326,26 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     for flag in FLAGS:
         helptext = f"{flag.help} [env {env_name(flag)}]"
         if flag.boolean:
-            parser.add_argument(flag.flag, dest=flag.field, action=argparse.BooleanOptionalAction,
-                                default=None, help=helptext)
+            parser.add_argument(
+                flag.flag,
+                dest=flag.field,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=helptext,
+            )
         elif flag.repeat:
-            parser.add_argument(flag.flag, dest=flag.field, action="append", default=None,
-                                metavar="VALUE", help=helptext)
+            parser.add_argument(
+                flag.flag,
+                dest=flag.field,
+                action="append",
+                default=None,
+                metavar="VALUE",
+                help=helptext,
+            )
         else:
-            parser.add_argument(flag.flag, dest=flag.field, default=None, metavar="VALUE",
-                                help=helptext)
+            parser.add_argument(
+                flag.flag, dest=flag.field, default=None, metavar="VALUE", help=helptext
+            )
 
 
 def _parse_one(flag: Flag, raw: str, where: str) -> object:

@@ -11,7 +11,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
 )
 
 
@@ -34,7 +47,9 @@ class Histogram:
 class Metrics:
     """Every counter dnsd exports. Sources: 'local', 'cache', 'upstream'."""
 
-    queries: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (qtype, rcode, source)
+    queries: Counter[tuple[str, str, str]] = field(
+        default_factory=Counter
+    )  # (qtype, rcode, source)
     answer_latency: Histogram = field(default_factory=Histogram)
     upstream_errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (upstream, kind)
     upstream_latency: dict[str, Histogram] = field(default_factory=dict)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Health(str, Enum):
+class Health(StrEnum):
     """Docker's health states; NONE means the endpoint has no health check."""
 
     NONE = "none"
@@ -22,7 +22,7 @@ class Health(str, Enum):
     UNHEALTHY = "unhealthy"
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     """Why an endpoint claims a name; shown by the explain view."""
 
     CONTAINER_NAME = "container-name"

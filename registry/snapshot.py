@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 from registry.events import Event, Remove, Resync, Upsert
@@ -19,7 +19,7 @@ from registry.model import Endpoint, Origin
 Ref = tuple[str, str]
 
 
-class UnhealthyPolicy(str, Enum):
+class UnhealthyPolicy(StrEnum):
     """What a name answers when every endpoint behind it is out for health.
 
     SERVE_ALL (fail open) answers the not-paused endpoints anyway, so a service

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 from registry import Event, Resync
@@ -30,7 +30,7 @@ class Watcher(Protocol):
     def watch(self) -> AsyncIterator[Event]: ...
 
 
-class WatcherState(str, Enum):
+class WatcherState(StrEnum):
     STARTING = "starting"
     RESYNCING = "resyncing"
     CONNECTED = "connected"
@@ -105,5 +105,7 @@ class Supervisor:
         self.status.last_error = str(exc) or type(exc).__name__
         log.warning(
             "%s watcher: %s; answers keep coming from the last known state; retrying in %.1fs",
-            self.watcher.source, self.status.last_error, backoff,
+            self.watcher.source,
+            self.status.last_error,
+            backoff,
         )

@@ -1,0 +1,98 @@
+"""The command line: parses arguments and hands off; no logic of its own.
+
+`dnsd serve` runs the server (see `dnsd.app`); client commands talk to a
+running server over its HTTP API or DNS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from dnsd import __version__
+from dnsd.config import Config, ConfigError, add_serve_arguments, load
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnsd", description="Service-discovery DNS server for Docker containers."
+    )
+    parser.add_argument("--version", action="version", version=f"dnsd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the DNS server",
+        description="Run the DNS server. Every flag can also be set as DNSD_<FLAG> "
+        "(e.g. DNSD_DNS_LISTEN=127.0.0.1:5353); a flag wins over the environment.",
+    )
+    add_serve_arguments(serve)
+    serve.set_defaults(func=run_serve)
+    add_client_commands(commands)
+    return parser
+
+
+def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Client commands (ls, explain, query) live in dnsd.client when present."""
+    try:
+        from dnsd import client
+    except ImportError:
+        return
+    client.add_client_commands(commands)
+
+
+def setup_logging(config: Config) -> None:
+    try:
+        from dnsd.logs import setup_logging as setup
+    except ImportError:
+        logging.basicConfig(
+            level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return
+    setup(config.log_level, config.log_format)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        config = load(args)
+    except ConfigError as exc:
+        print(f"dnsd: error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config)
+    from dnsd.app import serve
+
+    return run_loop(serve(config), config.event_loop)
+
+
+def run_loop(main: Coroutine[Any, Any, int], choice: str) -> int:
+    """Run coroutine `main` on the chosen event loop (uvloop when available for 'auto')."""
+    if choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                print(
+                    "dnsd: error: --event-loop uvloop: uvloop is not installed "
+                    "(pip install 'dnsd[fast]')",
+                    file=sys.stderr,
+                )
+                return 2
+        else:
+            result: int = uvloop.run(main)
+            return result
+    return asyncio.run(main)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,229 @@
+"""The Docker watcher: keeps the registry equal to what the engine is running.
+
+Each (re)connect notes the engine's clock, lists and inspects every running
+container, yields one `Resync`, then follows the event stream from that
+moment (duplicates are harmless: a re-inspect is idempotent). The SDK blocks,
+so every engine call runs in a daemon thread and the event stream is pumped
+from one into an asyncio queue; closing the generator closes the stream.
+Failures leave `watch()` as `DockerUnavailable`; the `Supervisor` retries.
+Must not touch the store or decide answers: that is `registry`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests
+
+from registry import Endpoint, Event, Remove, Resync, Upsert
+from watchers.docker_translate import (
+    EVENT_FILTERS,
+    EventAction,
+    Json,
+    Reaction,
+    action_for_event,
+    bridge_gateway,
+    endpoint_from_inspect,
+    subnets_of,
+)
+
+DEFAULT_URL = "unix:///var/run/docker.sock"
+API_TIMEOUT = 15.0
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+T = TypeVar("T")
+
+_ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
+
+
+class DockerUnavailable(ConnectionError):
+    """The engine cannot be reached, or its event stream broke."""
+
+
+class _StreamEnd:
+    """Queue sentinel: the pump thread stopped, with the reason when it failed."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class DockerWatcher:
+    """A `Watcher` over one Docker engine (`url`: unix://, tcp://...; None = DOCKER_HOST/default).
+
+    `host_ip` is answered for host-network containers; None means the default
+    bridge's gateway as found at each resync.
+    """
+
+    def __init__(
+        self, source: str = "docker", url: str | None = None, host_ip: str | None = None
+    ) -> None:
+        self.source = source
+        self.url = url
+        self.host_ip = host_ip
+        self._subnets: frozenset[str] = frozenset()
+        self._bridge_gateway: str | None = None
+
+    def subnets(self) -> frozenset[str]:
+        """CIDRs of every local Docker network, as of the last resync or network event."""
+        return self._subnets
+
+    @property
+    def display_url(self) -> str:
+        return self.url or str(_env_kwargs().get("base_url") or DEFAULT_URL)
+
+    async def watch(self) -> AsyncIterator[Event]:
+        client = await self._call(self._connect)
+        stream: Any = None
+        try:
+            since = await self._call(lambda: _engine_time(client))
+            yield Resync(self.source, await self._call(lambda: self._list(client)))
+            stream = await self._call(
+                lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
+            )
+            async for item in _pump(stream, self.display_url):
+                event = await self._react(client, action_for_event(item))
+                if event is not None:
+                    yield event
+            raise DockerUnavailable(
+                f"the Docker engine at {self.display_url} closed its event stream"
+            )
+        finally:
+            _close_quietly(stream)
+            _close_quietly(client)
+
+    # -- engine calls (run in threads) -----------------------------------------
+    def _connect(self) -> Any:
+        kwargs = {"base_url": self.url} if self.url else _env_kwargs()
+        client = docker.APIClient(version="auto", timeout=API_TIMEOUT, **kwargs)
+        client.ping()
+        return client
+
+    def _list(self, client: Any) -> tuple[Endpoint, ...]:
+        self._refresh_networks(client)
+        found = (self._endpoint(client, c["Id"]) for c in client.containers())
+        return tuple(ep for ep in found if ep is not None)
+
+    def _endpoint(self, client: Any, container_id: str) -> Endpoint | None:
+        try:
+            data = client.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return None
+        return endpoint_from_inspect(data, self.source, self.host_ip or self._bridge_gateway)
+
+    def _refresh_networks(self, client: Any) -> None:
+        networks = client.networks()
+        self._subnets = subnets_of(networks)
+        self._bridge_gateway = bridge_gateway(networks)
+
+    # -- events ---------------------------------------------------------------
+    async def _react(self, client: Any, action: EventAction) -> Event | None:
+        if action.reaction is Reaction.REMOVE:
+            return Remove(self.source, action.container_id)
+        if action.reaction is Reaction.NETWORKS:
+            await self._call(lambda: self._refresh_networks(client))
+            return None
+        if action.reaction is Reaction.REINSPECT:
+            endpoint = await self._call(lambda: self._endpoint(client, action.container_id))
+            return Upsert(endpoint) if endpoint else Remove(self.source, action.container_id)
+        return None
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        """Run a blocking engine call in a daemon thread; wrap engine failures clearly."""
+        try:
+            return await _in_daemon_thread(fn)
+        except DockerUnavailable:
+            raise
+        except _ENGINE_ERRORS as exc:
+            raise DockerUnavailable(
+                f"cannot reach the Docker engine at {self.display_url}: {_reason(exc)}; "
+                "is dockerd running?"
+            ) from exc
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _env_kwargs() -> dict[str, Any]:
+    """The SDK's reading of DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH."""
+    return dict(docker.utils.kwargs_from_env())
+
+
+def _engine_time(client: Any) -> str:
+    """The engine's clock as 'seconds.nanoseconds', the form `/events?since=` takes."""
+    text = str(client.info()["SystemTime"])
+    match = _RFC3339.match(text)
+    if match is None:
+        raise DockerUnavailable(f"the Docker engine reported an unreadable time {text!r}")
+    base, frac, zone = match.groups()
+    when = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
+    return f"{int(when.timestamp())}.{(frac or '')[1:10].ljust(9, '0')}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+async def _in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Like `asyncio.to_thread`, but the thread never blocks interpreter or loop shutdown."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def run() -> None:
+        try:
+            result: Any = (True, fn())
+        except BaseException as exc:  # handed to the awaiting task
+            result = (False, exc)
+        _post(loop, settle, *result)
+
+    threading.Thread(target=run, name="dnsd-docker-call", daemon=True).start()
+    return await future
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(fn, *args)
+
+
+async def _pump(stream: Iterator[Json], url: str) -> AsyncIterator[Json]:
+    """Read a blocking event stream in a daemon thread and yield its items on the loop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Json | _StreamEnd] = asyncio.Queue()
+
+    def run() -> None:
+        end = _StreamEnd(None)
+        try:
+            for item in stream:
+                _post(loop, queue.put_nowait, item)
+        except BaseException as exc:  # the stream broke or was closed under us
+            end = _StreamEnd(exc)
+        _post(loop, queue.put_nowait, end)
+
+    threading.Thread(target=run, name="dnsd-docker-events", daemon=True).start()
+    while True:
+        item = await queue.get()
+        if isinstance(item, _StreamEnd):
+            if item.error is not None:
+                raise DockerUnavailable(
+                    f"lost the Docker engine at {url}: {_reason(item.error)}; is dockerd running?"
+                )
+            return
+        yield item
+
+
+def _close_quietly(resource: Any) -> None:
+    if resource is None:
+        return
+    with contextlib.suppress(Exception):  # closing a broken stream can fail; nothing to do
+        resource.close()

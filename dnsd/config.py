@@ -400,3 +400,12 @@ def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str] | None = No
     parser = argparse.ArgumentParser(prog="dnsd serve")
     add_serve_arguments(parser)
     return load(parser.parse_args(list(argv)), environ)
+
+
+DEFAULT_API_URL = "http://127.0.0.1:8053"
+
+
+def client_api_url(environ: Mapping[str, str] | None = None) -> str:
+    """The HTTP API client commands talk to: env DNSD_API, else the default listen address."""
+    environ = os.environ if environ is None else environ
+    return environ.get("DNSD_API") or DEFAULT_API_URL

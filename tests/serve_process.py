@@ -1,0 +1,99 @@
+"""Start the real `dnsd serve` process for tests, on loopback ports chosen free, and stop it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `host` right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(family, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    host: str
+    port: int
+    http_port: int | None
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def query(self, name: str, qtype: str = "A", tcp: bool = False) -> dns.message.Message:
+        q = dns.message.make_query(name, qtype)
+        if tcp:
+            return dns.query.tcp(q, self.host, port=self.port, timeout=3)
+        return dns.query.udp(q, self.host, port=self.port, timeout=3)
+
+
+def wait_until_answering(served: Served, deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if served.process.poll() is not None:
+            raise RuntimeError(f"dnsd exited with {served.process.returncode}:\n{served.log()}")
+        try:
+            served.query("dnsd-probe.invalid.", "A")
+            return
+        except (OSError, dns.exception.Timeout):
+            time.sleep(0.1)
+    raise RuntimeError(f"dnsd did not answer within {deadline}s:\n{served.log()}")
+
+
+@contextmanager
+def dnsd_serve(
+    args: Sequence[str],
+    tmp_path: Path,
+    host: str = "127.0.0.1",
+    http: bool = False,
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """Run `dnsd serve ARGS --dns-listen HOST:PORT` until the block ends (SIGTERM, then kill)."""
+    port = free_port(host)
+    http_port = free_port() if http else None
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    argv = [sys.executable, "-m", "dnsd", "serve", "--dns-listen", listen,
+            "--http-listen", f"127.0.0.1:{http_port}" if http_port else "off", *args]
+    log_path = tmp_path / f"dnsd-{port}.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DNSD_")}
+    environ.update(env or {})
+    with log_path.open("w") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                   env=environ)
+    served = Served(process, host, port, http_port, log_path)
+    try:
+        wait_until_answering(served)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,158 @@
+"""Logging setup (one line per event, text or JSON) and the registry-change log.
+
+`setup_logging(level, fmt)` configures the root logger once at startup;
+`log_registry_changes(store)` subscribes to the store and logs each endpoint
+that appears, changes or disappears, at info, with name, address, container
+and why. It must not decide anything about names or answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from registry import Endpoint, Event, Remove, Resync, Snapshot, Store, Upsert
+
+log = logging.getLogger("dnsd.registry")
+
+# Attributes every LogRecord has; anything else came in through `extra=`.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "").replace("\n", " | ")
+
+
+class TextFormatter(logging.Formatter):
+    """`2024-01-01T00:00:00Z INFO dnsd.x: message key=value`, tracebacks folded onto the line."""
+
+    converter = time.gmtime  # type: ignore[assignment]  # typeshed: gmtime(secs=None)
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _one_line(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, any `extra=` fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(_extras(record))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
+    """Route every logger to `stream` (stderr) at `level` in format `text` or `json`."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+# -- registry changes --------------------------------------------------------
+
+
+def _addresses(ep: Endpoint) -> str:
+    return ",".join(f"{a.ip}@{a.network}" if a.network else a.ip for a in ep.addresses) or "-"
+
+
+def _names(ep: Endpoint) -> str:
+    return ",".join(f"{c.key}({c.origin.value})" for c in ep.claims) or "-"
+
+
+def _cause(event: Event) -> str:
+    if isinstance(event, Upsert):
+        return f"upsert from {event.endpoint.source}"
+    if isinstance(event, Remove):
+        return f"remove from {event.source}"
+    return f"resync of {event.source}"
+
+
+def _difference(old: Endpoint, new: Endpoint) -> str:
+    changes = []
+    if old.health != new.health:
+        changes.append(f"health {old.health.value} -> {new.health.value}")
+    if old.paused != new.paused:
+        changes.append("paused" if new.paused else "unpaused")
+    if old.addresses != new.addresses:
+        changes.append(f"addresses {_addresses(old)} -> {_addresses(new)}")
+    if old.claims != new.claims:
+        changes.append(f"names {_names(old)} -> {_names(new)}")
+    if old.ports != new.ports:
+        changes.append("ports changed")
+    return "; ".join(changes) or "details changed"
+
+
+def _log_one(action: str, ep: Endpoint, why: str) -> None:
+    log.info(
+        "%s %s -> %s (container %s, %s/%s) because %s",
+        action,
+        _names(ep),
+        _addresses(ep),
+        ep.name,
+        ep.source,
+        ep.id[:12],
+        why,
+        extra={
+            "action": action,
+            "names": [c.key for c in ep.claims],
+            "addresses": [a.ip for a in ep.addresses],
+            "container": ep.name,
+            "container_id": ep.id,
+            "source": ep.source,
+            "why": why,
+        },
+    )
+
+
+def describe_changes(old: Snapshot, new: Snapshot, event: Event) -> None:
+    """Log one line per endpoint that was added, removed or changed from `old` to `new`."""
+    cause = _cause(event)
+    before, after = old.endpoints, new.endpoints
+    for ref, ep in after.items():
+        previous = before.get(ref)
+        if previous is None:
+            _log_one("added", ep, cause)
+        elif previous != ep:
+            _log_one("changed", ep, f"{cause}: {_difference(previous, ep)}")
+    for ref, ep in before.items():
+        if ref not in after:
+            why = cause if not isinstance(event, Resync) else f"{cause}: gone from the source"
+            _log_one("removed", ep, why)
+
+
+def log_registry_changes(store: Store) -> Callable[[], None]:
+    """Subscribe to `store` and log every change at info; returns the unsubscribe function."""
+    last = [store.snapshot]
+
+    def listener(snapshot: Snapshot, event: Event) -> None:
+        try:
+            if log.isEnabledFor(logging.INFO):
+                describe_changes(last[0], snapshot, event)
+        except Exception:  # a log line must never break the store
+            log.exception("could not log a registry change")
+        last[0] = snapshot
+
+    return store.subscribe(listener)

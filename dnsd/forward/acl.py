@@ -1,0 +1,82 @@
+"""The recursion ACL: which clients may use forwarding (dnsd is not an open resolver).
+
+Static CIDRs from --allow-recursion plus, optionally, a callable returning the
+current Docker network subnets. Decisions are memoised per client address and
+the dynamic ranges are re-parsed only when the callable returns a different
+set. It must not do I/O or know where the dynamic ranges come from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MEMO_LIMIT = 4096
+
+
+def default_allow() -> list[str]:
+    """The ranges allowed when --allow-recursion is not given (Docker subnets come on top)."""
+    return ["127.0.0.0/8", "::1/128"]
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    """CIDR strings to networks; ValueError names the bad one."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def client_address(client_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address with any zone dropped and IPv4-mapped IPv6 unwrapped."""
+    try:
+        address = ipaddress.ip_address(client_ip.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class RecursionAcl:
+    """allows(client_ip) -> bool over static and dynamic CIDRs."""
+
+    def __init__(
+        self, allow: Sequence[str], dynamic: Callable[[], Iterable[str]] | None = None
+    ) -> None:
+        self._static = parse_networks(allow)
+        self._dynamic = dynamic
+        self._dynamic_raw: object = None
+        self._dynamic_set: frozenset[str] = frozenset()
+        self._networks = self._static
+        self._memo: dict[str, bool] = {}
+
+    def allows(self, client_ip: str) -> bool:
+        self._refresh()
+        decision = self._memo.get(client_ip)
+        if decision is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            decision = self._memo[client_ip] = self._decide(client_ip)
+        return decision
+
+    def networks(self) -> tuple[Network, ...]:
+        """Every range currently allowed."""
+        self._refresh()
+        return self._networks
+
+    def _decide(self, client_ip: str) -> bool:
+        address = client_address(client_ip)
+        return address is not None and any(address in net for net in self._networks)
+
+    def _refresh(self) -> None:
+        if self._dynamic is None:
+            return
+        raw = self._dynamic()
+        if raw is self._dynamic_raw:
+            return
+        self._dynamic_raw = raw
+        current = raw if isinstance(raw, frozenset) else frozenset(raw)
+        if current == self._dynamic_set:
+            return
+        self._dynamic_set = current
+        self._networks = self._static + parse_networks(sorted(current))
+        self._memo.clear()

@@ -1,0 +1,270 @@
+"""The Forwarder: answers every name dnsd is not authoritative for by asking upstreams.
+
+Implements the core's ForwardHandler seam (`allows`, `cached_reply`,
+`forward`): ACL check, cache, coalescing of identical in-flight queries,
+upstream order by health, UDP with TCP retry on TC, one absolute deadline,
+SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
+It must not listen on sockets, truncate for UDP clients (the core does), or
+import the DNS core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+
+from dnsd.forward.acl import RecursionAcl, default_allow
+from dnsd.forward.cache import ReplyCache
+from dnsd.forward.message import (
+    NOERROR,
+    NXDOMAIN,
+    REFUSED,
+    SERVFAIL,
+    CacheKey,
+    Question,
+    WireError,
+    analyze_reply,
+    error_reply,
+    for_client,
+    mixed_case,
+    parse_query,
+    upstream_query,
+)
+from dnsd.forward.pool import UpstreamPool, UpstreamState
+from dnsd.forward.resolvconf import is_own_address
+from dnsd.forward.upstream import SpoofedReply, exchange_tcp, exchange_udp
+from dnsd.metrics import Metrics
+
+log = logging.getLogger(__name__)
+HostPort = tuple[str, int]
+MIN_ATTEMPT = 0.01  # below this much time left, another attempt is pointless
+LOOP_LOG_INTERVAL = 60.0
+
+
+class Forwarder:
+    """Forwarding with cache, failover and coalescing; one per process."""
+
+    def __init__(
+        self,
+        upstreams: Sequence[HostPort],
+        metrics: Metrics,
+        *,
+        timeout: float = 1.0,
+        deadline: float = 3.0,
+        cache_size: int = 10_000,
+        cache_max_ttl: int = 3600,
+        serve_stale: bool = False,
+        allow: Sequence[str] | None = None,
+        dynamic_allow: Callable[[], Iterable[str]] | None = None,
+        own_addresses: Sequence[HostPort] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        usable = [u for u in upstreams if not is_own_address(u, own_addresses)]
+        self._pool = UpstreamPool(usable)
+        self._metrics = metrics
+        self._timeout = timeout
+        self._deadline = deadline
+        self._serve_stale = serve_stale
+        self._cache = ReplyCache(cache_size, cache_max_ttl, serve_stale=serve_stale, clock=clock)
+        self._acl = RecursionAcl(default_allow() if allow is None else allow, dynamic_allow)
+        self._inflight: dict[CacheKey, asyncio.Task[bytes]] = {}
+        self._outgoing: Counter[tuple[bytes, int]] = Counter()  # our 0x20 spellings in flight
+        self._last_loop_log = -LOOP_LOG_INTERVAL
+
+    @property
+    def upstreams(self) -> list[HostPort]:
+        """The upstreams in use (configured minus dnsd's own addresses)."""
+        return [s.address for s in self._pool.states]
+
+    # -- the ForwardHandler seam ------------------------------------------
+
+    def allows(self, client_ip: str) -> bool:
+        """May this client use forwarding? False when there is no upstream at all."""
+        return bool(self._pool) and self._acl.allows(client_ip)
+
+    def cached_reply(self, query: bytes) -> bytes | None:
+        """A fresh cached reply for the query with its ID, or None (counts hit/miss)."""
+        question = parse_query(query)
+        if question is None:
+            return None
+        reply = self._cache.fresh(question.key)
+        if reply is None:
+            self._metrics.cache_misses += 1
+            return None
+        self._metrics.cache_hits += 1
+        return for_client(reply, query, question)
+
+    async def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> bytes | None:
+        """The upstream's reply with the client's ID; None only for an unreadable query."""
+        question = parse_query(query)
+        if question is None:
+            return None
+        if not self._pool:
+            return error_reply(query, question, REFUSED, recursion=False)
+        if (question.name, question.qtype) in self._outgoing:
+            self._report_loop(question, client_ip)
+            return error_reply(query, question, SERVFAIL, recursion=True)
+        reply = self._cache.fresh(question.key)
+        if reply is None:
+            reply = await asyncio.shield(self._join(question, query))
+        return for_client(reply, query, question)
+
+    # -- lifecycle and figures ----------------------------------------------
+
+    def stats(self) -> dict[str, float]:
+        """Cache and upstream figures for /health and metrics."""
+        return {
+            "cache_entries": float(len(self._cache)),
+            "cache_hits": float(self._metrics.cache_hits),
+            "cache_misses": float(self._metrics.cache_misses),
+            "upstreams": float(len(self._pool.states)),
+            "upstreams_healthy": float(self._pool.healthy(time.monotonic())),
+            "in_flight": float(len(self._inflight)),
+        }
+
+    async def close(self) -> None:
+        """Cancel in-flight upstream queries."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._inflight.clear()
+
+    # -- resolving ----------------------------------------------------------
+
+    def _join(self, question: Question, query: bytes) -> asyncio.Task[bytes]:
+        """The in-flight resolution for this question, started if there is none."""
+        key = question.key
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._resolve(question, query))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return task
+
+    def _finished(self, key: CacheKey, task: asyncio.Task[bytes]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+
+    async def _resolve(self, question: Question, query: bytes) -> bytes:
+        try:
+            return await self._ask_upstreams(question, query)
+        except Exception:
+            log.exception("forwarding %r failed unexpectedly", question.name)
+            return error_reply(query, question, SERVFAIL, recursion=True)
+
+    async def _ask_upstreams(self, question: Question, query: bytes) -> bytes:
+        """Try upstreams, healthiest first, until one answers or the deadline passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
+        refused_us: set[str] = set()  # answered SERVFAIL/REFUSED: not asked again
+        fallback: bytes | None = None
+        while loop.time() < deadline - MIN_ATTEMPT:
+            candidates = [s for s in self._pool.ordered(loop.time()) if s.label not in refused_us]
+            if not candidates:
+                break
+            for state in candidates:
+                budget = min(self._timeout, deadline - loop.time())
+                if budget < MIN_ATTEMPT:
+                    break
+                kind, reply = await self._attempt(state, question, budget, deadline)
+                if kind == "ok" and reply is not None:
+                    return self._answered(question, reply)
+                if kind == "truncated":
+                    fallback = reply
+                elif kind in ("servfail", "refused"):
+                    refused_us.add(state.label)
+        stale = self._cache.stale(question.key) if self._serve_stale else None
+        return stale or fallback or error_reply(query, question, SERVFAIL, recursion=True)
+
+    def _answered(self, question: Question, reply: bytes) -> bytes:
+        """Cache the reply if allowed; return it with ID zero."""
+        reply = b"\x00\x00" + reply[2:]
+        try:
+            facts = analyze_reply(reply)
+        except WireError:
+            return reply
+        if facts.rcode in (NOERROR, NXDOMAIN):
+            self._cache.put(question.key, reply, facts)
+        return reply
+
+    async def _attempt(
+        self, state: UpstreamState, question: Question, budget: float, deadline: float
+    ) -> tuple[str, bytes | None]:
+        """One exchange with one upstream: ('ok', reply) or (error kind, maybe a reply)."""
+        loop = asyncio.get_running_loop()
+        qid = secrets.randbelow(0x10000)
+        spelling = (mixed_case(question.name), question.qtype)
+        packet = upstream_query(question, qid, spelling[0])
+        started = loop.time()
+        self._outgoing[spelling] += 1
+        try:
+            reply = await exchange_udp(
+                state.address, packet, qid, question, budget, lambda: self._error(state, "spoofed")
+            )
+            if reply[2] & 0x02:  # TC: ask again over TCP
+                tcp_budget = min(self._timeout, deadline - loop.time())
+                try:
+                    reply = await exchange_tcp(state.address, packet, qid, question, tcp_budget)
+                except (TimeoutError, OSError, EOFError, SpoofedReply) as exc:
+                    self._failed(state, exc)
+                    return "truncated", reply
+        except (TimeoutError, OSError, EOFError, SpoofedReply) as exc:
+            self._failed(state, exc)
+            return self._kind(exc), None
+        finally:
+            self._release(spelling)
+        self._metrics.observe_upstream(state.label, loop.time() - started)
+        return self._judge(state, reply)
+
+    def _judge(self, state: UpstreamState, reply: bytes) -> tuple[str, bytes | None]:
+        rcode = reply[3] & 0x0F
+        self._pool.answered(state)
+        if rcode == SERVFAIL:
+            self._error(state, "servfail")
+            return "servfail", reply
+        if rcode == REFUSED:
+            self._error(state, "refused")
+            return "refused", reply
+        return "ok", reply
+
+    def _failed(self, state: UpstreamState, exc: BaseException) -> None:
+        kind = self._kind(exc)
+        self._error(state, kind)
+        if kind != "spoofed":
+            self._pool.failed(state, asyncio.get_running_loop().time())
+
+    @staticmethod
+    def _kind(exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError):
+            return "timeout"
+        if isinstance(exc, SpoofedReply):
+            return "spoofed"
+        return "network"
+
+    def _error(self, state: UpstreamState, kind: str) -> None:
+        self._metrics.upstream_errors[(state.label, kind)] += 1
+
+    def _release(self, spelling: tuple[bytes, int]) -> None:
+        self._outgoing[spelling] -= 1
+        if self._outgoing[spelling] <= 0:
+            del self._outgoing[spelling]
+
+    def _report_loop(self, question: Question, client_ip: str) -> None:
+        self._metrics.upstream_errors[("self", "loop")] += 1
+        now = time.monotonic()
+        if now - self._last_loop_log >= LOOP_LOG_INTERVAL:
+            self._last_loop_log = now
+            log.warning(
+                "forwarding loop: our own upstream query for %r came back from %s; "
+                "answering SERVFAIL (check --upstream / resolv.conf)",
+                question.name,
+                client_ip,
+            )

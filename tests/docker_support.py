@@ -138,9 +138,10 @@ async def start_watching(watcher: DockerWatcher, min_backoff: float = 0.2) -> Wa
 
 
 async def stop_watching(watched: Watched) -> None:
-    task = _TASKS.pop(id(watched))
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    task = _TASKS.pop(id(watched), None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 _TASKS: dict[int, asyncio.Task[None]] = {}

@@ -1,0 +1,299 @@
+"""The benchmark command: plan the runs, start each server, drive dnsperf, report.
+
+`python -m bench [--quick]` measures dnsd, dnsmasq and Docker's embedded DNS on the
+same workloads and prints a Markdown table; JSON goes to bench/results/. Owns the
+order of things and the progress lines; how servers start lives in `targets` and
+`docker_target`, the numbers' rendering in `report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib.util
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from bench import dnsperf, procfs, scenarios
+from bench.docker_target import docker_target
+from bench.processes import free_port, wait_answering
+from bench.report import MAX, RATE, MemoryResult, Report, RunResult, markdown, write_json
+from bench.targets import DnsdOptions, Target, dnsd_target, dnsmasq_target, stub_upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = ("dnsd", "dnsmasq", "docker")
+LOOKUP = "lookup"  # the scenario of the names-count runs
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float
+    clients: int
+    rate: int
+    servers: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    dnsd_command: tuple[str, ...]
+    event_loops: tuple[str, ...]
+    names: int
+    server_cpu: int
+    client_cpu: int
+    results_dir: Path
+
+
+@dataclass(frozen=True)
+class Group:
+    """One server started once, then measured on its steps (scenario, mode)."""
+
+    label: str
+    start: Callable[[Path], contextlib.AbstractContextManager[Target]]
+    steps: tuple[tuple[str, str], ...]
+    names: int | None = None  # set for the lookup-cost / memory groups
+
+
+def parse_args(argv: list[str]) -> Options:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
+    p.add_argument("--quick", action="store_true", help="2 s runs, for development")
+    p.add_argument("--clients", type=int, default=10, help="dnsperf -c (default 10)")
+    p.add_argument("--rate", type=int, default=10_000, help="latency runs q/s (10000)")
+    p.add_argument("--servers", default=",".join(SERVERS), help="comma list of dnsd,dnsmasq,docker")
+    p.add_argument(
+        "--scenarios",
+        default=",".join(scenarios.SCENARIO_KEYS),
+        help="comma list of " + ",".join(scenarios.SCENARIO_KEYS),
+    )
+    p.add_argument(
+        "--dnsd-command",
+        default=f"{sys.executable} -m dnsd",
+        help="how to run dnsd (default: this python -m dnsd)",
+    )
+    p.add_argument(
+        "--event-loops",
+        default="auto",
+        help="dnsd --event-loop values to compare, e.g. asyncio,uvloop (default: "
+        "both if dnsd has the flag and uvloop is installed)",
+    )
+    p.add_argument("--names", type=int, default=10_000, help="names for the memory run (10000)")
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--client-cpu", type=int, default=1)
+    p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    a = p.parse_args(argv)
+    return Options(
+        seconds=2.0 if a.quick else a.seconds,
+        clients=a.clients,
+        rate=a.rate,
+        servers=_choices(a.servers, SERVERS, p),
+        scenarios=_choices(a.scenarios, scenarios.SCENARIO_KEYS, p),
+        dnsd_command=tuple(shlex.split(a.dnsd_command)),
+        event_loops=tuple(x for x in a.event_loops.split(",") if x),
+        names=a.names,
+        server_cpu=a.server_cpu,
+        client_cpu=a.client_cpu,
+        results_dir=a.results_dir,
+    )
+
+
+def _choices(text: str, allowed: tuple[str, ...], p: argparse.ArgumentParser) -> tuple[str, ...]:
+    picked = tuple(x for x in text.split(",") if x)
+    bad = [x for x in picked if x not in allowed]
+    if bad:
+        p.error(f"unknown {bad}; expected some of {','.join(allowed)}")
+    return picked
+
+
+def dnsd_help(opts: Options) -> str | None:
+    """`dnsd serve --help` output, or None if dnsd cannot be started yet."""
+    try:
+        done = subprocess.run(
+            [*opts.dnsd_command, "serve", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 and "--records" in done.stdout else None
+
+
+def event_loops(opts: Options, help_text: str, notes: list[str]) -> list[str | None]:
+    if "--event-loop" not in help_text:
+        notes.append("dnsd has no --event-loop flag; measured with its default loop only.")
+        return [None]
+    if opts.event_loops != ("auto",):
+        return list(opts.event_loops)
+    if importlib.util.find_spec("uvloop") is None:
+        notes.append("uvloop is not installed; dnsd measured on asyncio only.")
+        return ["asyncio"]
+    return ["asyncio", "uvloop"]
+
+
+def plan(opts: Options, report: Report, upstream: int | None) -> list[Group]:
+    steps = tuple((s, m) for s in opts.scenarios for m in (MAX, RATE))
+    local = tuple(st for st in steps if st[0] != "forwarded" or upstream is not None)
+    cpu = opts.server_cpu
+    groups: list[Group] = []
+    if "dnsmasq" in opts.servers:
+        groups.append(Group("dnsmasq", lambda w: dnsmasq_target(w, cpu, upstream), local))
+    if "docker" in opts.servers:
+        groups.append(Group("Docker embedded DNS", lambda w: docker_target(w, cpu), steps))
+    if "dnsd" in opts.servers:
+        groups += dnsd_groups(opts, report, upstream, local)
+    return groups
+
+
+def dnsd_groups(
+    opts: Options, report: Report, upstream: int | None, steps: tuple[tuple[str, str], ...]
+) -> list[Group]:
+    help_text = dnsd_help(opts)
+    if help_text is None:
+        report.notes.append(f"`{' '.join(opts.dnsd_command)} serve --help` failed: dnsd skipped.")
+        return []
+    groups = []
+    for loop in event_loops(opts, help_text, report.notes):
+        label = f"dnsd ({loop})" if loop else "dnsd"
+        o = DnsdOptions(opts.dnsd_command, label, loop, upstream_port=upstream)
+        start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
+        groups.append(Group(label, start, steps))
+    loop = "uvloop" if "uvloop" in opts.event_loops or opts.event_loops == ("auto",) else None
+    loop = loop if "--event-loop" in help_text and importlib.util.find_spec("uvloop") else None
+    for count in (10, opts.names):
+        label = f"dnsd {count:,} names"
+        o = DnsdOptions(opts.dnsd_command, label, loop, many_names=count)
+        start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
+        groups.append(Group(label, start, ((LOOKUP, MAX),), names=count))
+    return groups
+
+
+def query_lines(target: Target, scenario: str, names: int | None) -> list[str]:
+    if scenario == LOOKUP and names is not None:
+        return scenarios.many_query_lines(names)
+    return scenarios.query_lines(scenario, target.spelling)
+
+
+def forwarding_works(target: Target, workdir: Path, opts: Options) -> bool:
+    """Ask every forwarded name once (this also fills the cache); True if all answered."""
+    probe = scenarios.write(
+        workdir, f"probe-fwd-{target.port}.txt", scenarios.query_lines("forwarded", target.spelling)
+    )
+    load = dnsperf.Load(target.server, target.port, probe, 1, netns_pid=target.netns_pid)
+    try:
+        wait_answering(load, len(scenarios.FORWARDED), deadline_s=5)
+    except RuntimeError:
+        return False
+    return True
+
+
+def measure(
+    target: Target, lines: list[str], scenario: str, mode: str, opts: Options, workdir: Path
+) -> RunResult:
+    qfile = scenarios.write(workdir, f"q-{target.port}-{scenario}.txt", lines)
+    load = dnsperf.Load(
+        target.server,
+        target.port,
+        qfile,
+        opts.seconds,
+        opts.clients,
+        opts.rate if mode == RATE else None,
+        target.netns_pid,
+        opts.client_cpu,
+    )
+    before = procfs.cpu_seconds(target.cpu_pid)
+    result = dnsperf.run(dnsperf.command(load), timeout=opts.seconds + 60)
+    spent = procfs.cpu_seconds(target.cpu_pid) - before
+    return RunResult(target.label, target.kind, scenario, mode, result, spent)
+
+
+def progress(text: str, end: str = "\n") -> None:
+    print(text, end=end, file=sys.stderr, flush=True)
+
+
+def run_group(
+    group: Group, opts: Options, report: Report, workdir: Path, counter: Iterator[int], total: int
+) -> None:
+    with group.start(workdir) as target:
+        rss_start = procfs.rss_kib(target.cpu_pid)
+        fwd_ok: bool | None = None
+        last: RunResult | None = None
+        for scenario, mode in group.steps:
+            what = "max rate" if mode == MAX else f"{opts.rate:,} q/s"
+            progress(
+                f"[{next(counter)}/{total}] {group.label} {scenario} ({what}): "
+                f"{opts.seconds:g} s ... ",
+                end="",
+            )
+            if scenario == "forwarded":
+                fwd_ok = forwarding_works(target, workdir, opts) if fwd_ok is None else fwd_ok
+                if not fwd_ok:
+                    progress("skipped (forwarded names not answered)")
+                    continue
+            last = measure(
+                target, query_lines(target, scenario, group.names), scenario, mode, opts, workdir
+            )
+            report.runs.append(last)
+            progress(
+                f"{last.dnsperf.qps:,.0f} q/s, {last.cpu_us_per_query or 0:.1f} µs/query, "
+                f"avg {last.dnsperf.avg_latency_s * 1e3:.3f} ms"
+            )
+        if fwd_ok is False:
+            report.notes.append(
+                f"{group.label}: forwarded names were not answered "
+                "(no forwarding yet?); that scenario is skipped."
+            )
+        if group.names is not None:
+            report.memory.append(
+                MemoryResult(
+                    group.label, group.names, rss_start, procfs.rss_kib(target.cpu_pid), last
+                )
+            )
+
+
+def _terminate(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report = Report(
+        meta={
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "seconds": opts.seconds,
+            "clients": opts.clients,
+            "rate": opts.rate,
+            "server_cpu": opts.server_cpu,
+            "client_cpu": opts.client_cpu,
+            "command": " ".join(["python -m bench", *sys.argv[1:]]),
+            "host": f"{platform.node()}, {platform.processor() or platform.machine()}, "
+            f"Linux {platform.release()}",
+        }
+    )
+    with tempfile.TemporaryDirectory(prefix="dnsd-bench-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        upstream = None
+        if "forwarded" in opts.scenarios:
+            upstream = stack.enter_context(stub_upstream(workdir, "127.0.0.1", free_port()))
+        groups = plan(opts, report, upstream)
+        total = sum(len(g.steps) for g in groups)
+        counter = iter(range(1, total + 1))
+        for group in groups:
+            try:
+                run_group(group, opts, report, workdir, counter, total)
+            except (RuntimeError, OSError) as exc:
+                progress(f"\n{group.label} failed: {exc}")
+                report.notes.append(f"{group.label} failed: {str(exc).splitlines()[0]}")
+    titles = {s.key: s.title for s in scenarios.SCENARIOS if s.key in opts.scenarios}
+    print(markdown(report, titles))
+    progress(f"JSON: {write_json(report, opts.results_dir, stamp)}")
+    return 0

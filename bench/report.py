@@ -1,0 +1,182 @@
+"""Results as values, and their two renderings: a Markdown table and a JSON file.
+
+Formats only; runs nothing and measures nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.dnsperf import DnsperfResult
+
+MAX = "max"  # as fast as dnsperf can send
+RATE = "rate"  # capped with -Q for latency
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One dnsperf run against one server, with the server's CPU time over the run."""
+
+    label: str
+    kind: str
+    scenario: str
+    mode: str
+    dnsperf: DnsperfResult
+    server_cpu_s: float
+
+    @property
+    def cpu_us_per_query(self) -> float | None:
+        if self.dnsperf.completed == 0:
+            return None
+        return self.server_cpu_s * 1e6 / self.dnsperf.completed
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """dnsd with N registered names: resident memory and the cost of looking them up."""
+
+    label: str
+    names: int
+    rss_kib_start: int
+    rss_kib_end: int
+    run: RunResult | None
+
+
+@dataclass
+class Report:
+    meta: dict[str, Any]
+    runs: list[RunResult] = field(default_factory=list)
+    memory: list[MemoryResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _find(runs: Iterable[RunResult], label: str, scenario: str, mode: str) -> RunResult | None:
+    return next((r for r in runs if (r.label, r.scenario, r.mode) == (label, scenario, mode)), None)
+
+
+def _labels(runs: Sequence[RunResult]) -> list[str]:
+    return list(dict.fromkeys(r.label for r in runs))
+
+
+def main_table(report: Report, titles: Mapping[str, str]) -> list[str]:
+    rate = report.meta.get("rate", 10000)
+    lines = [
+        f"| scenario | server | queries/s | server CPU µs/query | lost | "
+        f"avg latency @{rate:,} q/s (ms) | max latency @{rate:,} q/s (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, title in titles.items():
+        for label in _labels(report.runs):
+            top = _find(report.runs, label, scenario, MAX)
+            capped = _find(report.runs, label, scenario, RATE)
+            if top is None and capped is None:
+                continue
+            lost = (top.dnsperf.lost if top else 0) + (capped.dnsperf.lost if capped else 0)
+            lines.append(
+                f"| {title} | {label} | {_fmt(top.dnsperf.qps if top else None, 0)} "
+                f"| {_fmt(top.cpu_us_per_query if top else None)} | {lost:,} "
+                f"| {_fmt(capped.dnsperf.avg_latency_s * 1e3 if capped else None, 3)} "
+                f"| {_fmt(capped.dnsperf.max_latency_s * 1e3 if capped else None, 2)} |"
+            )
+    return lines
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def ratio_table(report: Report, titles: Mapping[str, str]) -> list[str]:
+    refs = {
+        kind: next((r.label for r in report.runs if r.kind == kind), None)
+        for kind in ("dnsmasq", "docker")
+    }
+    dnsds = [
+        label
+        for label in _labels(report.runs)
+        if any(r.kind == "dnsd" and r.label == label for r in report.runs)
+    ]
+    lines = [
+        "| scenario | dnsd | q/s ÷ dnsmasq | CPU/query ÷ dnsmasq "
+        "| q/s ÷ Docker | CPU/query ÷ Docker |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for scenario, title in titles.items():
+        for label in dnsds:
+            mine = _find(report.runs, label, scenario, MAX)
+            if mine is None:
+                continue
+            cells = []
+            for ref in (refs["dnsmasq"], refs["docker"]):
+                other = _find(report.runs, ref, scenario, MAX) if ref else None
+                other_qps = other.dnsperf.qps if other else None
+                cells.append(_fmt(_ratio(mine.dnsperf.qps, other_qps), 2))
+                cells.append(
+                    _fmt(
+                        _ratio(mine.cpu_us_per_query, other.cpu_us_per_query if other else None), 2
+                    )
+                )
+            lines.append(f"| {title} | {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def memory_table(report: Report) -> list[str]:
+    lines = [
+        "| dnsd | registered names | VmRSS after start (MiB) | VmRSS after run (MiB) "
+        "| queries/s | server CPU µs/query |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in report.memory:
+        qps = m.run.dnsperf.qps if m.run else None
+        cpu = m.run.cpu_us_per_query if m.run else None
+        lines.append(
+            f"| {m.label} | {m.names:,} | {m.rss_kib_start / 1024:.1f} "
+            f"| {m.rss_kib_end / 1024:.1f} | {_fmt(qps, 0)} | {_fmt(cpu)} |"
+        )
+    return lines
+
+
+def markdown(report: Report, titles: Mapping[str, str]) -> str:
+    meta = report.meta
+    parts = [
+        f"### dnsperf comparison, {meta['started']}",
+        "",
+        f"{meta['seconds']:g} s per run, {meta['clients']} dnsperf clients, server pinned to core "
+        f"{meta['server_cpu']}, dnsperf to core {meta['client_cpu']}; {meta['host']}.",
+        "",
+        *main_table(report, titles),
+        "",
+        "Ratios (dnsd ÷ reference; q/s above 1 and CPU below 1 favour dnsd):",
+        "",
+        *ratio_table(report, titles),
+    ]
+    if report.memory:
+        parts += [
+            "",
+            "Lookup cost and memory by number of registered names:",
+            "",
+            *memory_table(report),
+        ]
+    if report.notes:
+        parts += ["", "Notes:", "", *[f"- {note}" for note in report.notes]]
+    return "\n".join(parts) + "\n"
+
+
+def write_json(report: Report, directory: Path, stamp: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"dnsperf-{stamp}.json"
+    payload = {
+        "meta": report.meta,
+        "runs": [{**asdict(r), "cpu_us_per_query": r.cpu_us_per_query} for r in report.runs],
+        "memory": [asdict(m) for m in report.memory],
+        "notes": report.notes,
+    }
+    path.write_text(json.dumps(payload, indent=2, default=dict) + "\n")
+    return path

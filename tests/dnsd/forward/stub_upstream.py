@@ -107,8 +107,10 @@ class StubUpstream:
             if not matching:
                 reply.header.rcode = RCODE.NXDOMAIN
             reply.add_auth(self._soa(qname))
-        if self.behaviour.edns_option_reply and request.ar and any(
-            r.rtype == QTYPE.OPT for r in request.ar
+        if (
+            self.behaviour.edns_option_reply
+            and request.ar
+            and any(r.rtype == QTYPE.OPT for r in request.ar)
         ):
             reply.add_ar(EDNS0(udp_len=4096))
         return reply

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
-from stub_upstream import Behaviour, StubUpstream
 
 from dnsd.forward import Forwarder
 from dnsd.metrics import Metrics
+from tests.dnsd.forward.stub_upstream import Behaviour, StubUpstream
 
 ZONE = (
     "www.example.com. 300 IN A 192.0.2.10",
@@ -251,10 +251,14 @@ async def test_identical_queries_in_flight_go_upstream_once(stubs: Any) -> None:
     assert all(rdata(r) == ["192.0.2.10"] for r in replies)
 
 
-@pytest.mark.parametrize("lie", ["wrong_id_first", "wrong_question_first"])
-async def test_spoofed_replies_are_ignored(stubs: Any, lie: str) -> None:
+@pytest.mark.parametrize(
+    "lie",
+    [Behaviour(wrong_id_first=True), Behaviour(wrong_question_first=True)],
+    ids=["wrong-id", "wrong-question"],
+)
+async def test_spoofed_replies_are_ignored(stubs: Any, lie: Behaviour) -> None:
     metrics = Metrics()
-    stub = await stubs(Behaviour(**{lie: True}))
+    stub = await stubs(lie)
     reply = await ask(forwarder([stub], metrics=metrics), query("www.example.com"))
     assert rdata(reply) == ["192.0.2.10"]
     assert metrics.upstream_errors[(f"127.0.0.1:{stub.port}", "spoofed")] == 1

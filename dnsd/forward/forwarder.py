@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 HostPort = tuple[str, int]
 MIN_ATTEMPT = 0.01  # below this much time left, another attempt is pointless
 LOOP_LOG_INTERVAL = 60.0
+QUESTION_MEMO_LIMIT = 4096
 
 
 class Forwarder:
@@ -75,6 +76,7 @@ class Forwarder:
         self._inflight: dict[CacheKey, asyncio.Task[bytes]] = {}
         self._outgoing: Counter[tuple[bytes, int]] = Counter()  # our 0x20 spellings in flight
         self._last_loop_log = -LOOP_LOG_INTERVAL
+        self._questions: dict[bytes, Question | None] = {}  # query minus ID -> question
 
     @property
     def upstreams(self) -> list[HostPort]:
@@ -89,7 +91,7 @@ class Forwarder:
 
     def cached_reply(self, query: bytes) -> bytes | None:
         """A fresh cached reply for the query with its ID, or None (counts hit/miss)."""
-        question = parse_query(query)
+        question = self._question(query)
         if question is None:
             return None
         reply = self._cache.fresh(question.key)
@@ -101,7 +103,7 @@ class Forwarder:
 
     async def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> bytes | None:
         """The upstream's reply with the client's ID; None only for an unreadable query."""
-        question = parse_query(query)
+        question = self._question(query)
         if question is None:
             return None
         if not self._pool:
@@ -138,6 +140,18 @@ class Forwarder:
         self._inflight.clear()
 
     # -- resolving ----------------------------------------------------------
+
+    def _question(self, query: bytes) -> Question | None:
+        """parse_query, memoised on everything but the ID (clients repeat their queries)."""
+        body = query[2:]
+        try:
+            return self._questions[body]
+        except KeyError:
+            pass
+        if len(self._questions) >= QUESTION_MEMO_LIMIT:
+            self._questions.clear()
+        question = self._questions[body] = parse_query(query)
+        return question
 
     def _join(self, question: Question, query: bytes) -> asyncio.Task[bytes]:
         """The in-flight resolution for this question, started if there is none."""

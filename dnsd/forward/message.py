@@ -57,16 +57,7 @@ class Question:
     edns: bool
     dnssec_ok: bool
     flags: int  # the query's header flags word
-
-    @property
-    def key(self) -> CacheKey:
-        """Cache and coalescing key: name (lower-cased), type, class and answer-shaping bits."""
-        shape = (
-            (self.flags & (FLAG_AD | FLAG_CD))
-            | (1 if self.edns else 0)
-            | (2 if self.dnssec_ok else 0)
-        )
-        return (self.name.lower(), self.qtype, self.qclass, shape)
+    key: CacheKey  # cache and coalescing key: lower-cased name, type, class, answer-shaping bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +127,10 @@ def parse_query(data: bytes) -> Question | None:
     except (WireError, struct.error):
         return None
     qtype, qclass = struct.unpack_from(">HH", data, end - 4)
-    return Question(data[HEADER_SIZE : end - 4], qtype, qclass, end, edns, dnssec_ok, flags)
+    name = data[HEADER_SIZE : end - 4]
+    shape = (flags & (FLAG_AD | FLAG_CD)) | (1 if edns else 0) | (2 if dnssec_ok else 0)
+    key = (name.lower(), qtype, qclass, shape)
+    return Question(name, qtype, qclass, end, edns, dnssec_ok, flags, key)
 
 
 def reply_matches(data: bytes, qid: int, question: Question) -> bool:

@@ -47,15 +47,16 @@ async def measure_in_process(runs: int) -> tuple[list[float], list[float]]:
     task = asyncio.create_task(supervisor.run())
     await asyncio.wait_for(supervisor.synced.wait(), 30)
     seen: dict[tuple[str, bool], float] = {}
+    waiting: set[tuple[str, bool]] = set()
 
     def note(snapshot: Snapshot, _event: object) -> None:
-        for name, want in list(_waiting):
+        for name, want in list(waiting):
             if snapshot.has_name(name) == want:
                 seen.setdefault((name, want), time.perf_counter())
 
-    _waiting: set[tuple[str, bool]] = set()
     store.subscribe(note)
-    up, down = [], []
+    up: list[float] = []
+    down: list[float] = []
     try:
         for _ in range(runs):
             name = f"dnsdbench-{uuid.uuid4().hex[:8]}"
@@ -63,7 +64,7 @@ async def measure_in_process(runs: int) -> tuple[list[float], list[float]]:
                 (True, ("run", "-d", "--name", name, IMAGE, *CMD), up),
                 (False, ("stop", name), down),
             ):
-                _waiting.add((name, want))
+                waiting.add((name, want))
                 await asyncio.to_thread(docker, *args)
                 returned = time.perf_counter()
                 if store.snapshot.has_name(name) == want:
@@ -107,23 +108,30 @@ def wait_for(check: Callable[[], bool], since: float) -> float:
     return time.perf_counter() - since
 
 
+def until_rcode(sock: socket.socket, port: int, name: str, rcode: int) -> float:
+    return wait_for(lambda: rcode_of(sock, port, name) == rcode, time.perf_counter())
+
+
 def measure_served(runs: int) -> tuple[list[float], list[float]]:
     port = free_port()
     argv = [sys.executable, "-m", "dnsd", "serve", "--dns-listen", f"127.0.0.1:{port}"]
     argv += ["--http-listen", "off", "--docker"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSD_")}
     server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    up, down = [], []
+    up: list[float] = []
+    down: list[float] = []
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.5)
-            wait_for(lambda: rcode_of(sock, port, "dnsdbench-probe") is not None, time.perf_counter())
+            wait_for(
+                lambda: rcode_of(sock, port, "dnsdbench-probe") is not None, time.perf_counter()
+            )
             for _ in range(runs):
                 name = f"dnsdbench-{uuid.uuid4().hex[:8]}"
                 docker("run", "-d", "--name", name, IMAGE, *CMD)
-                up.append(wait_for(lambda: rcode_of(sock, port, name) == RCODE.NOERROR, time.perf_counter()))
+                up.append(until_rcode(sock, port, name, RCODE.NOERROR))
                 docker("stop", name)
-                down.append(wait_for(lambda: rcode_of(sock, port, name) == RCODE.NXDOMAIN, time.perf_counter()))
+                down.append(until_rcode(sock, port, name, RCODE.NXDOMAIN))
                 docker("rm", "-f", name)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -137,8 +145,13 @@ def measure_served(runs: int) -> tuple[list[float], list[float]]:
 def table(up: list[float], down: list[float], where: str) -> str:
     rows = [f"propagation ({where}), {len(up)} runs", "", "| measure | median ms | worst ms |"]
     rows.append("|---|---:|---:|")
-    for label, values in (("docker run -d -> name resolves", up), ("docker stop -> NXDOMAIN", down)):
-        rows.append(f"| {label} | {statistics.median(values) * 1000:.2f} | {max(values) * 1000:.2f} |")
+    for label, values in (
+        ("docker run -d -> name resolves", up),
+        ("docker stop -> NXDOMAIN", down),
+    ):
+        rows.append(
+            f"| {label} | {statistics.median(values) * 1000:.2f} | {max(values) * 1000:.2f} |"
+        )
     return "\n".join(rows)
 
 

@@ -92,12 +92,12 @@ async def test_engine_missing_at_start_then_started(lab: DockerLab, tmp_path: Pa
         await eventually(lambda: status.last_error, "the failure is reported")
         assert f"cannot reach the Docker engine at {relay.url}" in status.last_error
         assert "is dockerd running?" in status.last_error
-        assert status.state is WatcherState.BACKING_OFF
+        await eventually(lambda: status.state is WatcherState.BACKING_OFF, "it backs off")
         await relay.up()
         await eventually(
             lambda: watched.snapshot.has_name(box), "converges once the engine answers"
         )
-        assert status.state is WatcherState.CONNECTED
+        assert watched.supervisor.status.state is WatcherState.CONNECTED
     finally:
         await stop_watching(watched)
         await relay.down()

@@ -181,7 +181,9 @@ class Forwarder:
         refused_us: set[str] = set()  # answered SERVFAIL/REFUSED: not asked again
         fallback: bytes | None = None
         while loop.time() < deadline - MIN_ATTEMPT:
-            candidates = [s for s in self._pool.ordered(loop.time()) if s.label not in refused_us]
+            candidates = [
+                s for s in self._pool.ordered(time.monotonic()) if s.label not in refused_us
+            ]
             if not candidates:
                 break
             for state in candidates:
@@ -253,7 +255,7 @@ class Forwarder:
         kind = self._kind(exc)
         self._error(state, kind)
         if kind != "spoofed":
-            self._pool.failed(state, asyncio.get_running_loop().time())
+            self._pool.failed(state, time.monotonic())
 
     @staticmethod
     def _kind(exc: BaseException) -> str:

@@ -290,3 +290,15 @@ async def test_own_listen_addresses_are_never_upstreams(stubs: Any) -> None:
     stub = await stubs()
     fwd = forwarder([("127.0.0.1", 53), stub], own_addresses=[("0.0.0.0", 53)])
     assert fwd.upstreams == [stub.address]
+
+
+async def test_cache_is_bounded_and_evicts_least_recently_used(stubs: Any) -> None:
+    stub = await stubs()
+    fwd = forwarder([stub], cache_size=2)
+    for qtype in ("A", "AAAA"):
+        await ask(fwd, query("www.example.com", qtype))
+    assert fwd.cached_reply(query("www.example.com", "A")) is not None  # A is now recent
+    await ask(fwd, query("example.com", "MX"))
+    assert fwd.cached_reply(query("www.example.com", "AAAA")) is None
+    assert fwd.cached_reply(query("www.example.com", "A")) is not None
+    assert fwd.stats()["cache_entries"] == 2

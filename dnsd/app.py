@@ -22,6 +22,7 @@ from dnsd.server import DnsServer
 from dnsd.state import ServerState
 from registry import Store
 from watchers.base import Supervisor, Watcher
+from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def listen_addresses(config: Config) -> list[HostPort]:
 
 def build_watchers(config: Config) -> list[Watcher]:
     watchers: list[Watcher] = [RecordsFile(path, config.zone) for path in config.records]
+    if config.docker:
+        watchers.append(DockerWatcher(url=config.docker_url, host_ip=config.host_ip))
     return watchers
 
 

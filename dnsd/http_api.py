@@ -84,6 +84,7 @@ async def health(request: web.Request) -> web.Response:
         "records": len(snapshot.names()),
         "endpoints": len(snapshot.endpoints),
         "registry_version": snapshot.version,
+        "forwarder": state.forwarder_stats(),
     }
     return reply(body, 200 if state.dns_bound else 503)
 

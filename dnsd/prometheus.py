@@ -124,25 +124,54 @@ def render_metrics(metrics: Metrics) -> list[str]:
             "Packets dropped without a reply (unreadable header, or a response).",
             [({}, metrics.dropped_packets)],
         ),
-        *family(
-            "dnsd_docker_events_total",
-            "counter",
-            "Docker events handled.",
-            [({}, metrics.docker_events)],
-        ),
-        *family(
-            "dnsd_resyncs_total",
-            "counter",
-            "Full resyncs of a watcher's source.",
-            [({}, metrics.resyncs)],
-        ),
-        *family(
-            "dnsd_watcher_reconnects_total",
-            "counter",
-            "Watcher restarts after a failure.",
-            [({}, metrics.watcher_reconnects)],
-        ),
     ]
+
+
+def watcher_totals(metrics: Metrics, watchers: Sequence[Mapping[str, object]]) -> list[str]:
+    """Docker events, resyncs and reconnects.
+
+    Supervisors count these per watcher (the report); the composition root may
+    also count them in `Metrics`. The larger figure is exported, so neither
+    wiring undercounts and neither double counts.
+    """
+
+    def total(key: str, sources: set[str] | None = None) -> float:
+        return sum(
+            _number(w.get(key))
+            for w in watchers
+            if sources is None or str(w.get("source")) in sources
+        )
+
+    events = max(metrics.docker_events, total("events", {"docker"}))
+    resyncs = max(metrics.resyncs, total("resyncs"))
+    reconnects = max(metrics.watcher_reconnects, total("reconnects"))
+    return [
+        *family("dnsd_docker_events_total", "counter", "Docker events handled.", [({}, events)]),
+        *family("dnsd_resyncs_total", "counter", "Full resyncs of a watcher's source.",
+                [({}, resyncs)]),
+        *family("dnsd_watcher_reconnects_total", "counter", "Watcher restarts after a failure.",
+                [({}, reconnects)]),
+    ]  # fmt: skip
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+FORWARDER_GAUGES = {
+    "upstreams": ("dnsd_upstreams", "Configured upstream resolvers."),
+    "upstreams_healthy": ("dnsd_upstreams_healthy", "Upstream resolvers currently usable."),
+    "in_flight": ("dnsd_forward_in_flight", "Forwarded queries waiting for an upstream."),
+}
+
+
+def forwarder_gauges(forwarder: Mapping[str, float]) -> list[str]:
+    """The forwarder's figures that it reports (none when forwarding is off)."""
+    lines = []
+    for key, (name, help_text) in FORWARDER_GAUGES.items():
+        if key in forwarder:
+            lines += family(name, "gauge", help_text, [({}, float(forwarder[key]))])
+    return lines
 
 
 def render_facts(
@@ -161,8 +190,9 @@ def render_facts(
             "dnsd_cache_entries",
             "gauge",
             "Entries in the forwarding cache.",
-            [({}, float(forwarder.get("size", 0)))],
+            [({}, float(forwarder.get("cache_entries", forwarder.get("size", 0))))],
         ),
+        *forwarder_gauges(forwarder),
         *family(
             "dnsd_registry_names", "gauge", "Names in the registry.", [({}, len(snapshot.names()))]
         ),
@@ -189,12 +219,14 @@ def render_facts(
 def render(state: ServerState, now: float | None = None) -> str:
     """The whole /metrics body."""
     now = time.time() if now is None else now
+    watchers = state.watcher_report()
     lines = [
         *render_metrics(state.metrics),
+        *watcher_totals(state.metrics, watchers),
         *render_facts(
             state.store.snapshot,
             state.forwarder_stats(),
-            state.watcher_report(),
+            watchers,
             max(0.0, now - state.started),
         ),
     ]

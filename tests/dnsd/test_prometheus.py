@@ -36,7 +36,6 @@ def busy_state() -> ServerState:
     metrics.upstream_errors[('10.0.0.1:53"\\', "timeout")] += 2
     metrics.observe_upstream("127.0.0.1:5300", 0.004)
     metrics.cache_hits, metrics.cache_misses = 7, 4
-    metrics.docker_events, metrics.resyncs, metrics.watcher_reconnects = 11, 2, 1
     store = Store()
     endpoint = Endpoint(
         "docker", "c1", "web-1",
@@ -49,8 +48,11 @@ def busy_state() -> ServerState:
         store,
         metrics,
         started=1000.0,
-        watcher_report=lambda: [{"source": "docker", "state": "connected"}],
-        forwarder_stats=lambda: {"size": 42.0, "hits": 7.0},
+        watcher_report=lambda: [
+            {"source": "docker", "state": "connected", "events": 11, "resyncs": 2, "reconnects": 1},
+            {"source": "file:/etc/x", "state": "connected", "events": 5, "resyncs": 3},
+        ],
+        forwarder_stats=lambda: {"cache_entries": 42.0, "upstreams": 2.0, "upstreams_healthy": 1.0},
     )
 
 
@@ -66,8 +68,10 @@ def test_counters_and_gauges_parse_with_their_values() -> None:
         ("dnsd_cache_entries", ()): 42,
         ("dnsd_registry_names", ()): 2,
         ("dnsd_registry_endpoints", ()): 1,
-        ("dnsd_docker_events_total", ()): 11,
-        ("dnsd_resyncs_total", ()): 2,
+        ("dnsd_docker_events_total", ()): 11,  # only the docker source's events
+        ("dnsd_resyncs_total", ()): 5,
+        ("dnsd_upstreams", ()): 2,
+        ("dnsd_upstreams_healthy", ()): 1,
         ("dnsd_watcher_reconnects_total", ()): 1,
         ("dnsd_watcher_connected", (("source", "docker"),)): 1,
         ("dnsd_uptime_seconds", ()): 10,
@@ -111,6 +115,16 @@ def test_an_idle_server_still_exports_every_family() -> None:
         "dnsd_watcher_reconnects",
     ):
         assert name in types
+
+
+def test_counts_kept_in_metrics_are_not_lost() -> None:
+    state = ServerState(
+        Config(), Store(), Metrics(docker_events=4, resyncs=1, watcher_reconnects=2)
+    )
+    values, _ = samples(render(state))
+    assert values[("dnsd_docker_events_total", ())] == 4
+    assert values[("dnsd_resyncs_total", ())] == 1
+    assert values[("dnsd_watcher_reconnects_total", ())] == 2
 
 
 def test_label_values_are_escaped() -> None:

@@ -187,7 +187,7 @@ def _reply(
         flags = "do" if query.edns.do else ""
         ext = BADVERS_HIGH if badvers else 0
         record.ar.append(EDNS0(udp_len=opt_size, flags=flags, ext_rcode=ext))
-    data = fit_udp(record.pack(), limit, opt_size)
+    data = fit_udp(bytes(record.pack()), limit, opt_size)
     rcode = 16 if badvers else local.rcode
     return Reply(data, query.qtype, rcode, cacheable=not badvers, rotations=local.rotations)
 

@@ -1,0 +1,223 @@
+"""The hot path: encoded replies cached by query bytes, so a repeated question costs a dict lookup.
+
+On a hit there is no dnslib: the header is checked against a set of plain query headers, the
+question name is walked in the bytes, and the key is the query without its ID (name lower-cased)
+per client view. The reply is the cached bytes with the query's ID and question case patched in;
+round-robin is a cycle over precomputed rotations. A store subscription drops everything on a
+new snapshot, so a change is visible on the very next query. Misses, and anything unusual, go
+through `dnsd.wire`. No sockets, no logging.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from itertools import cycle
+
+from dnslib import QTYPE, RCODE
+
+from dnsd.answer import ZoneSettings
+from dnsd.wire import RD, Decision, Forward, Query, Reply, parse_query, respond, servfail
+from registry import Event, Snapshot, Store
+
+MetricKey = tuple[str, str, str]
+_CD_AD = (0x00, 0x10, 0x20, 0x30)
+PLAIN_HEADERS = frozenset(
+    bytes((flags, bits, 0, 1, 0, 0, 0, 0, 0, arcount))
+    for flags in (0, RD)
+    for bits in _CD_AD
+    for arcount in (0, 1)
+)
+TC_BIT = 0x02
+
+
+class _Entry:
+    """Encoded replies for one key: fixed header bytes, rotating tails after the question."""
+
+    __slots__ = ("head", "metric", "size", "tails")
+
+    def __init__(self, head: bytes, tails: list[bytes], metric: MetricKey, size: int) -> None:
+        self.head = head
+        self.tails: Iterator[bytes] = cycle(tails)
+        self.metric = metric
+        self.size = size
+
+
+Table = dict[bytes, "_Entry | Forward"]
+
+
+class FastPath:
+    """Answers repeated questions from encoded bytes; falls back to `dnsd.wire` otherwise."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: ZoneSettings,
+        queries: Counter[MetricKey],
+        *,
+        max_entries: int = 50_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_rotations: int = 32,
+        max_views: int = 65_536,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._queries = queries
+        self._limits = (max_entries, max_bytes, max(1, max_rotations), max_views)
+        self._fills = 0
+        self._entries = 0
+        self._bytes = 0
+        self._udp: dict[str, Table] = {}
+        self._tcp: dict[str, Table] = {}
+        self._shared: dict[tuple[bool, str | None], Table] = {}
+        self._unsubscribe = store.subscribe(self._invalidate)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    @property
+    def entries(self) -> int:
+        return self._entries
+
+    def udp(self, data: bytes, client_ip: str) -> bytes | Decision:
+        """Reply bytes for a UDP query (hit, already counted), or the full path's decision."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        return self._lookup(data, client_ip, self._udp, True)
+
+    def tcp(self, data: bytes, client_ip: str) -> bytes | Decision:
+        if type(data) is not bytes:
+            data = bytes(data)
+        return self._lookup(data, client_ip, self._tcp, False)
+
+    def _lookup(
+        self, data: bytes, client_ip: str, views: dict[str, Table], udp: bool
+    ) -> bytes | Decision:
+        if data[2:12] not in PLAIN_HEADERS:
+            return self._full(data, client_ip, udp)
+        size = len(data)
+        end = 12
+        while end < size:
+            length = data[end]
+            if length == 0 or length > 63:
+                break
+            end += length + 1
+        if end >= size or data[end] != 0:
+            return self._full(data, client_ip, udp)
+        key = data[2:end].lower() + data[end:]
+        table = views.get(client_ip)
+        if table is None:
+            table = self._table_for(client_ip, views, udp)
+        entry = table.get(key)
+        if entry is None:
+            return self._fill(data, client_ip, udp, table, key, end)
+        if entry.__class__ is Forward:
+            return entry
+        self._queries[entry.metric] += 1  # type: ignore[union-attr]
+        return data[:2] + entry.head + data[12:end] + next(entry.tails)  # type: ignore[union-attr]
+
+    def _table_for(self, client_ip: str, views: dict[str, Table], udp: bool) -> Table:
+        """The table for this client: shared for unknown clients, own for known endpoints."""
+        if len(views) >= self._limits[3]:
+            views.clear()
+        known = self._store.snapshot.endpoint_at(client_ip) is not None
+        view = client_ip if known else None
+        table = self._shared.setdefault((udp, view), {})
+        views[client_ip] = table
+        return table
+
+    def _full(self, data: bytes, client_ip: str, udp: bool) -> Decision:
+        parsed = parse_query(data)
+        if not isinstance(parsed, Query):
+            return parsed
+        return self._respond(parsed, data, client_ip, udp, 0)
+
+    def _respond(
+        self, query: Query, data: bytes, client_ip: str, udp: bool, rotation: int
+    ) -> Reply | Forward:
+        snapshot = self._store.snapshot
+        try:
+            return respond(query, snapshot, self.settings, client_ip, udp=udp, rotation=rotation)
+        except Exception as exc:  # the catch-all of the cached path
+            return servfail(data, query, self.settings, exc)
+
+    def _fill(
+        self, data: bytes, client_ip: str, udp: bool, table: Table, key: bytes, end: int
+    ) -> Decision:
+        parsed = parse_query(data)
+        if not isinstance(parsed, Query):
+            return parsed
+        self._fills += 1
+        first = self._respond(parsed, data, client_ip, udp, self._fills)
+        if parsed.edns is not None and parsed.edns.has_options:
+            return first  # options (cookies...) differ per client: not worth caching
+        if isinstance(first, Forward):
+            self._store_entry(table, key, first, len(key))
+        elif first.cacheable:
+            self._store_rotations(parsed, first, data, client_ip, udp, table, key, end)
+        return first
+
+    def _store_rotations(
+        self,
+        query: Query,
+        first: Reply,
+        data: bytes,
+        client_ip: str,
+        udp: bool,
+        table: Table,
+        key: bytes,
+        end: int,
+    ) -> None:
+        count = first.rotations if not first.data[2] & TC_BIT else 1
+        steps = _rotation_steps(count, self._limits[2])
+        replies = [first.data]
+        for step in steps[1:]:
+            again = self._respond(query, data, client_ip, udp, self._fills + step)
+            if not isinstance(again, Reply) or not again.cacheable:
+                return
+            replies.append(again.data)
+        tails = [reply[end:] for reply in replies[1:] + replies[:1]]
+        metric = metric_key(first.qtype, first.rcode, "local")
+        size = len(key) + sum(len(tail) for tail in tails)
+        self._store_entry(table, key, _Entry(first.data[2:12], tails, metric, size), size)
+
+    def _store_entry(self, table: Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
+        max_entries, max_bytes = self._limits[0], self._limits[1]
+        while table and (self._entries >= max_entries or self._bytes + size > max_bytes):
+            old_key = next(iter(table))
+            old = table.pop(old_key)
+            self._entries -= 1
+            self._bytes -= old.size if isinstance(old, _Entry) else len(old_key)
+        if self._entries >= max_entries or self._bytes + size > max_bytes:
+            return  # other tables hold the budget; this one stays uncached until the next change
+        table[key] = entry
+        self._entries += 1
+        self._bytes += size
+
+    def _invalidate(self, snapshot: Snapshot, event: Event) -> None:
+        self._udp = {}
+        self._tcp = {}
+        self._shared = {}
+        self._entries = 0
+        self._bytes = 0
+
+
+def _rotation_steps(count: int, cap: int) -> list[int]:
+    """Up to `cap` rotation steps spread evenly over `count` orders (0 first)."""
+    if count <= 1:
+        return [0]
+    used = min(count, cap)
+    return [(k * count) // used for k in range(used)]
+
+
+_METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}
+
+
+def metric_key(qtype: int, rcode: int, source: str) -> MetricKey:
+    """(qtype name, rcode name, source), memoised so counting costs one dict update."""
+    found = _METRIC_KEYS.get((qtype, rcode, source))
+    if found is None:
+        qname = QTYPE.get(qtype, f"TYPE{qtype}")
+        rname = RCODE.get(rcode, "BADVERS" if rcode == 16 else f"RCODE{rcode}")
+        found = _METRIC_KEYS[(qtype, rcode, source)] = (str(qname), str(rname), source)
+    return found

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dnslib import QTYPE, RR, A
@@ -23,6 +24,7 @@ from dnsd.http_api import start_http
 from dnsd.metrics import Metrics
 from dnsd.state import ServerState
 from registry import Address, Endpoint, Health, NameClaim, Origin, Port, Resync, Store
+from tests.serve_process import Served, dnsd_serve
 
 
 def dnsd(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -179,3 +181,26 @@ def test_every_command_has_help(command: str) -> None:
     result = dnsd(command, "--help")
     assert result.returncode == 0
     assert f"usage: dnsd {command}" in result.stdout
+
+
+# -- against the real `dnsd serve` ---------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    records = tmp_path / "records.hosts"
+    records.write_text("10.20.0.1 legacy\n10.20.0.2 legacy\n")
+    with dnsd_serve(["--no-docker", "--records", str(records)], tmp_path, http=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_query_against_dnsd_serve(served: Served, tcp: bool) -> None:
+    server = f"127.0.0.1:{served.port}"
+    result = dnsd("query", "legacy.docker", "--server", server, *(["--tcp"] if tcp else []))
+    assert result.returncode == 0, result.stderr
+    assert "status: NOERROR" in result.stdout
+    assert "10.20.0.1" in result.stdout and "10.20.0.2" in result.stdout
+    missing = dnsd("query", "nothing-here.docker", "AAAA", "--server", server)
+    assert missing.returncode == 0
+    assert "status: NXDOMAIN" in missing.stdout

@@ -35,6 +35,7 @@ async def dnsd() -> AsyncIterator[tuple[HostPort, StubUpstream, Metrics]]:
             "pypi.example.org. 300 IN A 192.0.2.44",
             'pypi.example.org. 300 IN TXT "hello"',
             "example.org. 300 IN MX 10 mx.example.org.",
+            *(f'big.example.org. 300 IN TXT "{n:02d}{"x" * 98}"' for n in range(20)),
         )
         .start()
     )
@@ -116,3 +117,16 @@ async def test_client_outside_the_allowed_range_still_gets_local_names(
     reply = await ask(address, "docker.", "SOA", OUTSIDE)
     assert reply.rcode() == dns.rcode.NOERROR
     assert [rrset.rdtype for rrset in reply.answer] == [dns.rdatatype.SOA]
+
+
+async def test_large_answer_truncated_over_udp_is_whole_over_tcp(
+    dnsd: tuple[HostPort, StubUpstream, Metrics],
+) -> None:
+    address, _, _ = dnsd
+    query = dns.message.make_query("big.example.org", "TXT")
+    host, port = address
+    over_udp = await dns.asyncquery.udp(query, host, port=port, timeout=5.0)
+    over_tcp = await dns.asyncquery.tcp(query, host, port=port, timeout=5.0)
+    assert over_udp.flags & dns.flags.TC
+    assert over_tcp.rcode() == dns.rcode.NOERROR
+    assert sum(len(rrset) for rrset in over_tcp.answer) == 20

@@ -34,18 +34,25 @@ def fqdn(key: str, zone: str) -> str:
     return key if is_absolute(key) else f"{key}.{zone}"
 
 
+def user_key(text: str, zone: str) -> str:
+    """The key for a name as users write it (the records-file rule); raises ValueError.
+
+    `web`, `web.docker` and `web.docker.` mean `web`; any other dotted name is
+    absolute (`db.internal` means `db.internal.`).
+    """
+    bare = name_key(text).rstrip(".")
+    suffix = "." + zone.rstrip(".")
+    if bare.endswith(suffix):
+        return name_key(bare[: -len(suffix)])
+    return bare + "." if "." in bare else bare
+
+
 def lookup_keys(text: str, zone: str) -> list[str]:
-    """Keys a user may mean by `text`: `web`, `web.docker`, `web.docker.` all mean `web`."""
+    """Keys a user may mean by `text`: `user_key` first, then the literal key (`web.shop`)."""
     try:
-        key = name_key(text)
+        return list(dict.fromkeys([user_key(text, zone), name_key(text)]))
     except ValueError:
         return []
-    keys = [key]
-    suffix = "." + zone
-    bare = key.rstrip(".")
-    if (bare + ".").endswith(suffix) and len(bare) + 1 > len(suffix):
-        keys.append(bare[: -len(suffix) + 1])
-    return keys
 
 
 def rotation(

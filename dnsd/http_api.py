@@ -131,11 +131,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def static_key(text: str, zone: str) -> str:
-    """The registry key for a manual record: `web.docker.` -> `web`; raises ValueError."""
-    keys = explain.lookup_keys(text, zone)
-    if not keys:
-        raise ValueError(f"not a DNS name: {text!r}")
-    return keys[-1]
+    """A manual record's key, as in records files: `web.docker.` -> `web`; raises ValueError."""
+    return explain.user_key(text, zone)
 
 
 def parse_port(item: object) -> Port:

@@ -171,7 +171,8 @@ def test_endpoint_details_and_origin_of_the_name() -> None:
         ("web.docker.", "web"),
         ("Web.Docker.", "web"),
         ("api.internal.", "api.internal."),
-        ("api.internal", None),
+        ("api.internal", "api.internal."),
+        ("API.internal.docker.", None),
         ("nope", None),
         ("docker.", None),
         ("bad..name", None),
@@ -187,8 +188,10 @@ def test_explain_accepts_the_ways_users_type_a_name(typed: str, found: str | Non
     assert (view["name"] if view else None) == found
 
 
-def test_lookup_keys_strip_the_zone() -> None:
-    assert lookup_keys("web.shop.docker.", ZONE) == ["web.shop.docker.", "web.shop"]
+def test_lookup_keys_follow_the_records_file_rule_then_the_literal_key() -> None:
+    assert lookup_keys("web.shop.docker.", ZONE) == ["web.shop", "web.shop.docker."]
+    assert lookup_keys("web.shop", ZONE) == ["web.shop.", "web.shop"]
+    assert lookup_keys("bad..name", ZONE) == []
 
 
 def two_networks() -> Snapshot:

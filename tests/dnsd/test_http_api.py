@@ -190,6 +190,14 @@ async def test_static_record_lifecycle(api: Api) -> None:
     assert status == 404
 
 
+async def test_a_dotted_static_name_outside_the_zone_is_absolute(api: Api) -> None:
+    status, view = await api.send("PUT", "/v1/static/db.internal", {"addresses": ["10.5.5.5"]})
+    assert status == 201
+    assert isinstance(view, dict)
+    assert (view["name"], view["fqdn"]) == ("db.internal.", "db.internal.")
+    assert await api.send("DELETE", "/v1/static/db.internal.") == (200, {"deleted": "db.internal."})
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -178,11 +178,11 @@ class Forwarder:
         """Try upstreams, healthiest first, until one answers or the deadline passes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
-        refused_us: set[str] = set()  # answered SERVFAIL/REFUSED: not asked again
+        done_with: set[str] = set()  # only upstreams that timed out are asked again
         fallback: bytes | None = None
         while loop.time() < deadline - MIN_ATTEMPT:
             candidates = [
-                s for s in self._pool.ordered(time.monotonic()) if s.label not in refused_us
+                s for s in self._pool.ordered(time.monotonic()) if s.label not in done_with
             ]
             if not candidates:
                 break
@@ -195,8 +195,8 @@ class Forwarder:
                     return self._answered(question, reply)
                 if kind == "truncated":
                     fallback = reply
-                elif kind in ("servfail", "refused"):
-                    refused_us.add(state.label)
+                if kind != "timeout":
+                    done_with.add(state.label)
         stale = self._cache.stale(question.key) if self._serve_stale else None
         return stale or fallback or error_reply(query, question, SERVFAIL, recursion=True)
 

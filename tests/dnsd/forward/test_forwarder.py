@@ -302,3 +302,12 @@ async def test_cache_is_bounded_and_evicts_least_recently_used(stubs: Any) -> No
     assert fwd.cached_reply(query("www.example.com", "AAAA")) is None
     assert fwd.cached_reply(query("www.example.com", "A")) is not None
     assert fwd.stats()["cache_entries"] == 2
+
+
+async def test_unreachable_upstream_is_not_hammered_until_the_deadline(stubs: Any) -> None:
+    dead = await stubs()
+    await dead.close()
+    metrics = Metrics()
+    reply = await ask(forwarder([dead.address], metrics=metrics), query("www.example.com"))
+    assert reply.header.rcode == RCODE.SERVFAIL
+    assert metrics.upstream_errors[(f"127.0.0.1:{dead.port}", "network")] == 1

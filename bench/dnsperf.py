@@ -44,6 +44,7 @@ class Load:
     max_qps: int | None = None
     netns_pid: int | None = None  # run inside this process's network namespace
     cpu: int | None = None  # pin dnsperf to this core
+    passes: int | None = None  # stop after this many passes through the file (-n)
 
 
 def command(load: Load) -> list[str]:
@@ -57,6 +58,8 @@ def command(load: Load) -> list[str]:
     argv += ["-c", str(load.clients), "-l", f"{load.seconds:g}", "-t", "2"]
     if load.max_qps is not None:
         argv += ["-Q", str(load.max_qps)]
+    if load.passes is not None:
+        argv += ["-n", str(load.passes)]
     return argv
 
 

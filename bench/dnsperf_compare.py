@@ -2,62 +2,29 @@
 
 `python -m bench [--quick]` measures dnsd, dnsmasq and Docker's embedded DNS on the
 same workloads and prints a Markdown table; JSON goes to bench/results/. Owns the
-order of things and the progress lines; how servers start lives in `targets` and
-`docker_target`, the numbers' rendering in `report`.
+order of things and the progress lines; what runs is decided in `plan`, how servers
+start lives in `targets` and `docker_target`, the numbers' rendering in `report`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import importlib.util
 import platform
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 from bench import dnsperf, procfs, scenarios
-from bench.docker_target import docker_target
+from bench.plan import LOOKUP, ROOT, SERVERS, Group, Options, plan
 from bench.processes import free_port, wait_answering
-from bench.report import MAX, RATE, MemoryResult, Report, RunResult, markdown, write_json
-from bench.targets import DnsdOptions, Target, dnsd_target, dnsmasq_target, stub_upstream
-
-ROOT = Path(__file__).resolve().parent.parent
-SERVERS = ("dnsd", "dnsmasq", "docker")
-LOOKUP = "lookup"  # the scenario of the names-count runs
-
-
-@dataclass(frozen=True)
-class Options:
-    seconds: float
-    clients: int
-    rate: int
-    servers: tuple[str, ...]
-    scenarios: tuple[str, ...]
-    dnsd_command: tuple[str, ...]
-    event_loops: tuple[str, ...]
-    names: int
-    server_cpu: int
-    client_cpu: int
-    results_dir: Path
-
-
-@dataclass(frozen=True)
-class Group:
-    """One server started once, then measured on its steps (scenario, mode)."""
-
-    label: str
-    start: Callable[[Path], contextlib.AbstractContextManager[Target]]
-    steps: tuple[tuple[str, str], ...]
-    names: int | None = None  # set for the lookup-cost / memory groups
+from bench.report import MAX, RATE, WARMUP, MemoryResult, Report, RunResult, markdown, write_json
+from bench.targets import Target, stub_upstream
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -111,70 +78,6 @@ def _choices(text: str, allowed: tuple[str, ...], p: argparse.ArgumentParser) ->
     return picked
 
 
-def dnsd_help(opts: Options) -> str | None:
-    """`dnsd serve --help` output, or None if dnsd cannot be started yet."""
-    try:
-        done = subprocess.run(
-            [*opts.dnsd_command, "serve", "--help"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=ROOT,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 and "--records" in done.stdout else None
-
-
-def event_loops(opts: Options, help_text: str, notes: list[str]) -> list[str | None]:
-    if "--event-loop" not in help_text:
-        notes.append("dnsd has no --event-loop flag; measured with its default loop only.")
-        return [None]
-    if opts.event_loops != ("auto",):
-        return list(opts.event_loops)
-    if importlib.util.find_spec("uvloop") is None:
-        notes.append("uvloop is not installed; dnsd measured on asyncio only.")
-        return ["asyncio"]
-    return ["asyncio", "uvloop"]
-
-
-def plan(opts: Options, report: Report, upstream: int | None) -> list[Group]:
-    steps = tuple((s, m) for s in opts.scenarios for m in (MAX, RATE))
-    local = tuple(st for st in steps if st[0] != "forwarded" or upstream is not None)
-    cpu = opts.server_cpu
-    groups: list[Group] = []
-    if "dnsmasq" in opts.servers:
-        groups.append(Group("dnsmasq", lambda w: dnsmasq_target(w, cpu, upstream), local))
-    if "docker" in opts.servers:
-        groups.append(Group("Docker embedded DNS", lambda w: docker_target(w, cpu), steps))
-    if "dnsd" in opts.servers:
-        groups += dnsd_groups(opts, report, upstream, local)
-    return groups
-
-
-def dnsd_groups(
-    opts: Options, report: Report, upstream: int | None, steps: tuple[tuple[str, str], ...]
-) -> list[Group]:
-    help_text = dnsd_help(opts)
-    if help_text is None:
-        report.notes.append(f"`{' '.join(opts.dnsd_command)} serve --help` failed: dnsd skipped.")
-        return []
-    groups = []
-    for loop in event_loops(opts, help_text, report.notes):
-        label = f"dnsd ({loop})" if loop else "dnsd"
-        o = DnsdOptions(opts.dnsd_command, label, loop, upstream_port=upstream)
-        start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
-        groups.append(Group(label, start, steps))
-    loop = "uvloop" if "uvloop" in opts.event_loops or opts.event_loops == ("auto",) else None
-    loop = loop if "--event-loop" in help_text and importlib.util.find_spec("uvloop") else None
-    for count in (10, opts.names):
-        label = f"dnsd {count:,} names"
-        o = DnsdOptions(opts.dnsd_command, label, loop, many_names=count)
-        start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
-        groups.append(Group(label, start, ((LOOKUP, MAX),), names=count))
-    return groups
-
-
 def query_lines(target: Target, scenario: str, names: int | None) -> list[str]:
     if scenario == LOOKUP and names is not None:
         return scenarios.many_query_lines(names)
@@ -202,11 +105,12 @@ def measure(
         target.server,
         target.port,
         qfile,
-        opts.seconds,
+        opts.seconds if mode != WARMUP else 120,
         opts.clients,
         opts.rate if mode == RATE else None,
         target.netns_pid,
         opts.client_cpu,
+        passes=1 if mode == WARMUP else None,
     )
     before = procfs.cpu_seconds(target.cpu_pid)
     result = dnsperf.run(dnsperf.command(load), timeout=opts.seconds + 60)
@@ -225,6 +129,7 @@ def run_group(
         rss_start = procfs.rss_kib(target.cpu_pid)
         fwd_ok: bool | None = None
         last: RunResult | None = None
+        cold: RunResult | None = None
         for scenario, mode in group.steps:
             what = "max rate" if mode == MAX else f"{opts.rate:,} q/s"
             progress(
@@ -237,9 +142,10 @@ def run_group(
                 if not fwd_ok:
                     progress("skipped (forwarded names not answered)")
                     continue
-            last = measure(
-                target, query_lines(target, scenario, group.names), scenario, mode, opts, workdir
-            )
+            lines = query_lines(target, scenario, group.names)
+            if mode == MAX:  # answer every name once first: measure the steady state
+                cold = measure(target, lines, scenario, WARMUP, opts, workdir)
+            last = measure(target, lines, scenario, mode, opts, workdir)
             report.runs.append(last)
             progress(
                 f"{last.dnsperf.qps:,.0f} q/s, {last.cpu_us_per_query or 0:.1f} µs/query, "
@@ -253,7 +159,7 @@ def run_group(
         if group.names is not None:
             report.memory.append(
                 MemoryResult(
-                    group.label, group.names, rss_start, procfs.rss_kib(target.cpu_pid), last
+                    group.label, group.names, rss_start, procfs.rss_kib(target.cpu_pid), last, cold
                 )
             )
 

@@ -75,7 +75,7 @@ def test_round_robin_name_has_ten_addresses() -> None:
 
 def test_table_has_ratios_against_both_references() -> None:
     def run(label: str, kind: str, qps: float, cpu_s: float) -> RunResult:
-        result = DnsperfResult(100, 100, 0, qps, 1.0, 0.0001, 0.002)
+        result = DnsperfResult(100_000, 100_000, 0, qps, 1.0, 0.0001, 0.002)
         return RunResult(label, kind, "single", MAX, result, cpu_s)
 
     report = Report(

@@ -16,7 +16,12 @@ import socket
 import struct
 from collections.abc import Sequence
 
+from aiohttp import web
+
 from dnsd.config import Config, HostPort
+from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
+from dnsd.http_api import start_http
+from dnsd.logs import log_registry_changes
 from dnsd.metrics import Metrics
 from dnsd.server import DnsServer
 from dnsd.state import ServerState
@@ -63,18 +68,58 @@ def build_watchers(config: Config) -> list[Watcher]:
     return watchers
 
 
+def build_forwarder(
+    config: Config, metrics: Metrics, listen: Sequence[HostPort], watchers: Sequence[Watcher]
+) -> Forwarder:
+    """The forwarder for non-local names; upstreams default to /etc/resolv.conf."""
+    if config.upstreams is not None:
+        upstreams = list(config.upstreams)
+    else:
+        upstreams = default_upstreams(read_resolv_conf(), listen)
+    docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+    forwarder = Forwarder(
+        upstreams,
+        metrics,
+        timeout=config.upstream_timeout,
+        deadline=config.forward_deadline,
+        cache_size=config.cache_size,
+        cache_max_ttl=config.cache_max_ttl,
+        serve_stale=config.serve_stale,
+        allow=config.allow_recursion,
+        dynamic_allow=docker.subnets if docker and config.allow_recursion is None else None,
+        own_addresses=listen,
+    )
+    if forwarder.upstreams:
+        log.info(
+            "forwarding other names to %s", ", ".join(f"{h}:{p}" for h, p in forwarder.upstreams)
+        )
+    else:
+        log.warning(
+            "no upstream resolver (none given with --upstream, none usable in /etc/resolv.conf): "
+            "names outside %s are answered REFUSED",
+            config.zone,
+        )
+    return forwarder
+
+
 class App:
     """Everything `dnsd serve` runs, with ordered start and stop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, listen: Sequence[HostPort]) -> None:
         self.config = config
+        self.listen = list(listen)
         self.store = Store()
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
-        self.supervisors = [Supervisor(w, self.store.apply) for w in build_watchers(config)]
+        watchers = build_watchers(config)
+        self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
         self.state.watcher_report = self._watcher_report
-        self.dns = DnsServer(config, self.store, self.metrics, None)
+        self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)
+        self.state.forwarder_stats = self.forwarder.stats
+        self.dns = DnsServer(config, self.store, self.metrics, self.forwarder)
+        self.http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe = log_registry_changes(self.store)
 
     def _watcher_report(self) -> list[dict[str, object]]:
         return [
@@ -91,31 +136,48 @@ class App:
             for s in self.supervisors
         ]
 
-    async def start(self, listen: Sequence[HostPort]) -> None:
+    async def start(self) -> None:
+        """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers."""
+        await self.dns.start(self.listen)
+        self.state.listeners = list(self.dns.listeners)
+        self.state.dns_bound = True
+        log.info("dnsd serving zone %s on %s", self.config.zone, ", ".join(self.dns.listeners))
+        if self.config.http_listen is not None:
+            host, port = self.config.http_listen
+            try:
+                self.http, addresses = await start_http(self.state, host, port)
+            except OSError as exc:
+                raise OSError(
+                    f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}; "
+                    "choose another --http-listen or 'off'"
+                ) from None
+            self.state.listeners += [f"http {a}" for a in addresses]
         for supervisor in self.supervisors:
             self._tasks.append(
                 asyncio.create_task(supervisor.run(), name=supervisor.watcher.source)
             )
-        await self.dns.start(listen)
-        self.state.listeners = list(self.dns.listeners)
-        self.state.dns_bound = True
-        log.info("dnsd serving zone %s on %s", self.config.zone, ", ".join(self.dns.listeners))
 
     async def stop(self) -> None:
+        """Stop watchers, then the HTTP API, then DNS, then the forwarder; bounded in time."""
         for task in self._tasks:
             task.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*self._tasks, return_exceptions=True), SHUTDOWN_SECONDS
             )
+        if self.http is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.http.cleanup(), 0.5)
         await self.dns.close()
+        await self.forwarder.close()
+        self._unsubscribe()
 
 
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; return the exit status."""
-    app = App(config)
+    app = App(config, listen_addresses(config))
     try:
-        await app.start(listen_addresses(config))
+        await app.start()
     except OSError as exc:
         log.error("%s", exc)
         await app.stop()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from dnsd import __version__
-from dnsd.config import Config, ConfigError, add_serve_arguments, load
+from dnsd import __version__, client
+from dnsd.config import ConfigError, add_serve_arguments, load
+from dnsd.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,28 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_serve_arguments(serve)
     serve.set_defaults(func=run_serve)
-    add_client_commands(commands)
-    return parser
-
-
-def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Client commands (ls, explain, query) live in dnsd.client when present."""
-    try:
-        from dnsd import client
-    except ImportError:
-        return
     client.add_client_commands(commands)
-
-
-def setup_logging(config: Config) -> None:
-    try:
-        from dnsd.logs import setup_logging as setup
-    except ImportError:
-        logging.basicConfig(
-            level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        return
-    setup(config.log_level, config.log_format)
+    return parser
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -61,7 +41,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"dnsd: error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config)
+    setup_logging(config.log_level, config.log_format)
     from dnsd.app import serve
 
     return run_loop(serve(config), config.event_loop)

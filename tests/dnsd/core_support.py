@@ -67,13 +67,12 @@ def query(
     want_dnssec: bool = False,
     qid: int = 4242,
 ) -> bytes:
-    message = dns.message.make_query(
-        name,
-        rdtype,
-        use_edns=0 if edns is not False else None,
-        payload=payload,
-        want_dnssec=want_dnssec,
-    )
+    if edns is False:
+        message = dns.message.make_query(name, rdtype, use_edns=False)
+    else:
+        message = dns.message.make_query(
+            name, rdtype, use_edns=0, payload=payload, want_dnssec=want_dnssec
+        )
     message.id = qid
     return bytes(message.to_wire())
 

@@ -64,7 +64,7 @@ CASES = [
         "NOERROR",
         {"0 10 80 web-1.docker.", "0 10 80 web-2.docker."},
         None,
-    ),  # noqa: E501
+    ),
     ("_http._tcp.web.docker.", "A", "NOERROR", set(), "docker."),
     ("_ftp._tcp.web.docker.", "SRV", "NXDOMAIN", set(), "docker."),
     (rev("10.0.0.1"), "PTR", "NOERROR", {"web-1.docker."}, None),
@@ -88,7 +88,7 @@ CASES = [
         "NOERROR",
         {"ns.docker. hostmaster.docker. 1001 3600 600 86400 7"},
         None,
-    ),  # noqa: E501
+    ),
     ("api.internal.", "A", "NOERROR", {PUBLIC_IP}, None),
     ("API.Internal.", "A", "NOERROR", {PUBLIC_IP}, None),
 ]
@@ -167,11 +167,11 @@ def test_srv_has_target_addresses_in_additional() -> None:
 
 
 def test_ns_glue_names_the_listen_address() -> None:
-    settings = {"ns_addresses": ("172.17.0.1",)}
-    message = parse(ask("docker.", "NS", **settings).data)
+    glue_ip = ("172.17.0.1",)
+    message = parse(ask("docker.", "NS", ns_addresses=glue_ip).data)
     glue = [(r.name.to_text(), rd.to_text()) for r in message.additional for rd in r]
     assert glue == [("ns.docker.", "172.17.0.1")]
-    assert answer_texts(parse(ask("ns.docker.", "A", **settings).data)) == ["172.17.0.1"]
+    assert answer_texts(parse(ask("ns.docker.", "A", ns_addresses=glue_ip).data)) == ["172.17.0.1"]
 
 
 @pytest.mark.parametrize("rdtype", ["A", "AAAA", "SRV"])

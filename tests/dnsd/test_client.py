@@ -204,3 +204,15 @@ def test_query_against_dnsd_serve(served: Served, tcp: bool) -> None:
     missing = dnsd("query", "nothing-here.docker", "AAAA", "--server", server)
     assert missing.returncode == 0
     assert "status: NXDOMAIN" in missing.stdout
+
+
+def test_ls_and_explain_against_dnsd_serve(served: Served) -> None:
+    api = f"http://127.0.0.1:{served.http_port}"
+    ls = dnsd("ls", "--api", api)
+    assert ls.returncode == 0, ls.stderr
+    rows = [line.split()[:2] for line in ls.stdout.splitlines()[1:]]
+    assert rows == [["legacy.docker.", "10.20.0.1"], ["legacy.docker.", "10.20.0.2"]]
+    explained = dnsd("explain", "legacy", "--api", api)
+    assert explained.returncode == 0, explained.stderr
+    assert "answers: 10.20.0.1, 10.20.0.2" in explained.stdout
+    assert "claims it as static" in explained.stdout

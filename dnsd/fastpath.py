@@ -73,7 +73,9 @@ class FastPath:
         self._unsubscribe = store.subscribe(self._invalidate)
 
     def close(self) -> None:
-        self._unsubscribe()
+        """Stop following the store (idempotent)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, _nothing
+        unsubscribe()
 
     @property
     def entries(self) -> int:
@@ -200,6 +202,10 @@ class FastPath:
         self._shared = {}
         self._entries = 0
         self._bytes = 0
+
+
+def _nothing() -> None:
+    pass
 
 
 def _rotation_steps(count: int, cap: int) -> list[int]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import logging
 import shutil
 import socket
 import struct
@@ -309,3 +310,43 @@ async def test_tcp_message_with_a_bad_header_gets_formerr_and_the_connection_liv
         bad_reply, good_reply = await asyncio.to_thread(exchange)
     assert rcode_name(bad_reply) == "FORMERR"
     assert answer_texts(good_reply) == ["10.0.0.1"]
+
+
+async def test_query_log_names_client_name_type_and_rcode(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="dnsd.server")
+    async with running(Config(query_log=True)) as (_, _, _, port):
+        for _ in range(2):  # a miss, then a hot-path hit: both are logged
+            await udp("web-1.docker.", port)
+        await udp("nope.docker.", port)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("query ")]
+    assert lines == [
+        f"query {HOST} web-1.docker. A -> NOERROR (local)",
+        f"query {HOST} web-1.docker. A -> NOERROR (local)",
+        f"query {HOST} nope.docker. A -> NXDOMAIN (local)",
+    ]
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_ipv6_listener() -> None:
+    store = Store()
+    store.apply(Resync("test", sample_endpoints()))
+    server = DnsServer(Config(), store, Metrics())
+    await server.start([("::1", 0)])
+    try:
+        port = server.bound[0][1]
+        assert server.listeners == [f"udp [::1]:{port}", f"tcp [::1]:{port}"]
+        q = dns.message.make_query("web-1.docker.", "A")
+        reply = await dns.asyncquery.udp(q, "::1", port=port, timeout=TIMEOUT)
+        assert answer_texts(reply) == ["10.0.0.1"]
+    finally:
+        await server.close()
+        await server.close()  # closing twice is harmless

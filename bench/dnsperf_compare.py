@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import platform
+import re
 import shlex
 import signal
 import sys
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from bench import dnsperf, procfs, scenarios
+from bench import dnsperf, procfs, profile, scenarios
 from bench.plan import LOOKUP, ROOT, SERVERS, Group, Options, plan
 from bench.processes import free_port, wait_answering
 from bench.report import MAX, RATE, WARMUP, MemoryResult, Report, RunResult, markdown, write_json
@@ -54,6 +56,11 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each full-rate dnsd run, one more run under py-spy; top frames in the report",
+    )
     a = p.parse_args(argv)
     return Options(
         seconds=2.0 if a.quick else a.seconds,
@@ -67,6 +74,7 @@ def parse_args(argv: list[str]) -> Options:
         server_cpu=a.server_cpu,
         client_cpu=a.client_cpu,
         results_dir=a.results_dir,
+        profile=a.profile,
     )
 
 
@@ -118,6 +126,21 @@ def measure(
     return RunResult(target.label, target.kind, scenario, mode, result, spent)
 
 
+def profiled(
+    target: Target, lines: list[str], scenario: str, opts: Options, workdir: Path
+) -> profile.ProfileResult:
+    """One more full-rate run (not reported) while py-spy samples the server."""
+    out_dir = opts.results_dir / "profiles"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.]+", "-", target.label).strip("-")
+    raw = out_dir / f"{stem}-{scenario}.txt"
+    sampler = profile.start(target.cpu_pid, opts.seconds, raw)
+    measure(target, lines, scenario, MAX, opts, workdir)
+    sampler.wait(timeout=opts.seconds + 60)
+    frames = tuple(profile.top_frames(raw)) if raw.exists() else ()
+    return profile.ProfileResult(target.label, scenario, frames, str(raw))
+
+
 def progress(text: str, end: str = "\n") -> None:
     print(text, end=end, file=sys.stderr, flush=True)
 
@@ -147,6 +170,8 @@ def run_group(
                 cold = measure(target, lines, scenario, WARMUP, opts, workdir)
             last = measure(target, lines, scenario, mode, opts, workdir)
             report.runs.append(last)
+            if opts.profile and mode == MAX and target.kind == "dnsd":
+                report.profiles.append(profiled(target, lines, scenario, opts, workdir))
             progress(
                 f"{last.dnsperf.qps:,.0f} q/s, {last.cpu_us_per_query or 0:.1f} µs/query, "
                 f"avg {last.dnsperf.avg_latency_s * 1e3:.3f} ms"
@@ -185,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Linux {platform.release()}",
         }
     )
+    if opts.profile and not profile.available():
+        report.notes.append("--profile: py-spy is not installed (pip install py-spy); no profiles.")
+        opts = dataclasses.replace(opts, profile=False)
     with tempfile.TemporaryDirectory(prefix="dnsd-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         upstream = None

@@ -36,6 +36,7 @@ class Options:
     server_cpu: int
     client_cpu: int
     results_dir: Path
+    profile: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def dnsd_groups(
         groups.append(Group(label, start, steps))
     loop = "uvloop" if "uvloop" in opts.event_loops or opts.event_loops == ("auto",) else None
     loop = loop if "--event-loop" in help_text and importlib.util.find_spec("uvloop") else None
-    for count in (10, opts.names):
+    for count in sorted({10, opts.names}):
         label = f"dnsd {count:,} names" + (f" ({loop})" if loop else "")
         o = DnsdOptions(opts.dnsd_command, label, loop, many_names=count)
         start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.dnsperf import DnsperfResult
+from bench.profile import ProfileResult
 
 MAX = "max"  # as fast as dnsperf can send
 RATE = "rate"  # capped with -Q for latency
@@ -54,6 +55,7 @@ class Report:
     meta: dict[str, Any]
     runs: list[RunResult] = field(default_factory=list)
     memory: list[MemoryResult] = field(default_factory=list)
+    profiles: list[ProfileResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -147,6 +149,11 @@ def memory_table(report: Report) -> list[str]:
     return lines
 
 
+def profile_line(profile: ProfileResult, titles: Mapping[str, str]) -> str:
+    top = " · ".join(f"{f.self_share:.0%} `{f.name}`" for f in profile.frames[:8])
+    return f"- {profile.label}, {titles.get(profile.scenario, profile.scenario)}: {top}"
+
+
 def markdown(report: Report, titles: Mapping[str, str]) -> str:
     meta = report.meta
     parts = [
@@ -168,6 +175,9 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
             "",
             *memory_table(report),
         ]
+    if report.profiles:
+        parts += ["", "py-spy, share of samples by frame on top of the stack (self time):", ""]
+        parts += [profile_line(p, titles) for p in report.profiles]
     if report.notes:
         parts += ["", "Notes:", "", *[f"- {note}" for note in report.notes]]
     return "\n".join(parts) + "\n"
@@ -180,6 +190,7 @@ def write_json(report: Report, directory: Path, stamp: str) -> Path:
         "meta": report.meta,
         "runs": [{**asdict(r), "cpu_us_per_query": r.cpu_us_per_query} for r in report.runs],
         "memory": [asdict(m) for m in report.memory],
+        "profiles": [asdict(p) for p in report.profiles],
         "notes": report.notes,
     }
     path.write_text(json.dumps(payload, indent=2, default=dict) + "\n")

@@ -77,14 +77,24 @@ def dnsd_serve(
     port = free_port(host)
     http_port = free_port() if http else None
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    argv = [sys.executable, "-m", "dnsd", "serve", "--dns-listen", listen,
-            "--http-listen", f"127.0.0.1:{http_port}" if http_port else "off", *args]
+    argv = [
+        sys.executable,
+        "-m",
+        "dnsd",
+        "serve",
+        "--dns-listen",
+        listen,
+        "--http-listen",
+        f"127.0.0.1:{http_port}" if http_port else "off",
+        *args,
+    ]
     log_path = tmp_path / f"dnsd-{port}.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DNSD_")}
     environ.update(env or {})
     with log_path.open("w") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                   env=environ)
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, text=True, env=environ
+        )
     served = Served(process, host, port, http_port, log_path)
     try:
         wait_until_answering(served)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -66,7 +67,10 @@ def test_dig_sees_round_robin(records: Path, tmp_path: Path) -> None:
         for _ in range(4):
             out = subprocess.run(
                 ["dig", "+short", "@127.0.0.1", "-p", str(served.port), "web.docker", "A"],
-                capture_output=True, text=True, timeout=10, check=True,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
             ).stdout.split()
             assert sorted(out) == ["10.0.0.10", "10.0.0.11"]
             firsts.add(out[0])
@@ -84,9 +88,20 @@ def test_sigterm_exits_cleanly_and_quickly(records: Path, tmp_path: Path) -> Non
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with dnsd_serve(["--no-docker"], tmp_path) as served:
         result = subprocess.run(
-            ["python", "-m", "dnsd", "serve", "--no-docker", "--http-listen", "off",
-             "--dns-listen", f"127.0.0.1:{served.port}"],
-            capture_output=True, text=True, timeout=20,
+            [
+                sys.executable,
+                "-m",
+                "dnsd",
+                "serve",
+                "--no-docker",
+                "--http-listen",
+                "off",
+                "--dns-listen",
+                f"127.0.0.1:{served.port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
         assert result.returncode != 0
         assert f"127.0.0.1:{served.port}" in result.stderr + result.stdout

@@ -25,10 +25,18 @@ def test_defaults() -> None:
     ("argv", "environ", "field", "value"),
     [
         (["--dns-listen", "127.0.0.1:5353"], {}, "dns_listen", (("127.0.0.1", 5353),)),
-        (["--dns-listen", "[::1]:5353", "--dns-listen", "127.0.0.2"], {}, "dns_listen",
-         (("::1", 5353), ("127.0.0.2", 53))),
-        ([], {"DNSD_DNS_LISTEN": "127.0.0.1:1053,127.0.0.2:1053"}, "dns_listen",
-         (("127.0.0.1", 1053), ("127.0.0.2", 1053))),
+        (
+            ["--dns-listen", "[::1]:5353", "--dns-listen", "127.0.0.2"],
+            {},
+            "dns_listen",
+            (("::1", 5353), ("127.0.0.2", 53)),
+        ),
+        (
+            [],
+            {"DNSD_DNS_LISTEN": "127.0.0.1:1053,127.0.0.2:1053"},
+            "dns_listen",
+            (("127.0.0.1", 1053), ("127.0.0.2", 1053)),
+        ),
         ([], {"DNSD_DNS_LISTEN": "auto"}, "dns_listen", None),
         (["--domain", "Svc.Local."], {}, "domain", "svc.local"),
         (["--no-bare-names"], {}, "bare_names", False),
@@ -54,8 +62,11 @@ def test_settings(argv: list[str], environ: dict[str, str], field: str, value: o
         (["--ttl", "-3"], {}, "--ttl '-3': expected an integer from 1 to 604800"),
         ([], {"DNSD_TTL": "abc"}, "DNSD_TTL 'abc': expected an integer from 1 to 604800"),
         (["--dns-listen", "127.0.0.1:70000"], {}, "expected an integer from 0 to 65535"),
-        (["--records", "/nonexistent/records"], {}, "--records '/nonexistent/records': expected a "
-         "readable file"),
+        (
+            ["--records", "/nonexistent/records"],
+            {},
+            "--records '/nonexistent/records': expected a readable file",
+        ),
         (["--log-level", "loud"], {}, "expected one of debug, info, warning, error"),
         (["--docker-url", "docker.sock"], {}, "expected unix:///path/to/docker.sock"),
         (["--allow-recursion", "nonsense"], {}, "expected an address range"),
@@ -63,7 +74,9 @@ def test_settings(argv: list[str], environ: dict[str, str], field: str, value: o
         (["--upstream-timeout", "2", "--forward-deadline", "1"], {}, "--forward-deadline"),
     ],
 )
-def test_bad_values_name_the_setting(argv: list[str], environ: dict[str, str], message: str) -> None:
+def test_bad_values_name_the_setting(
+    argv: list[str], environ: dict[str, str], message: str
+) -> None:
     with pytest.raises(ConfigError, match=None) as info:
         parse_serve_args(argv, environ)
     assert message in str(info.value)
@@ -73,7 +86,9 @@ def test_bad_values_name_the_setting(argv: list[str], environ: dict[str, str], m
 def test_bad_flag_exits_2_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dnsd", "serve", "--ttl", "0"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -154,8 +154,12 @@ def test_bare_service_name_prefers_the_clients_project() -> None:
 
 
 def test_srv_and_reverse() -> None:
-    web = ep("a", ("web-1", "web"), (("10.0.0.2", "n"), ("fd00::2", "n")),
-             ports=(Port(80, "tcp", "http"), Port(53, "udp")))
+    web = ep(
+        "a",
+        ("web-1", "web"),
+        (("10.0.0.2", "n"), ("fd00::2", "n")),
+        ports=(Port(80, "tcp", "http"), Port(53, "udp")),
+    )
     s = snap(web)
     (record,) = s.resolve_srv("_http._tcp.web")
     assert (record.target, record.port) == ("web-1", 80)

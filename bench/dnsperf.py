@@ -30,6 +30,7 @@ class DnsperfResult:
     avg_latency_s: float
     max_latency_s: float
     rcodes: Mapping[str, int] = field(default_factory=dict)
+    response_bytes: int = 0  # average response size
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ _PATTERNS = {
     "run_seconds": rf"Run time \(s\):\s+{_NUMBER}",
     "avg_latency_s": rf"Average Latency \(s\):\s+{_NUMBER}",
     "max_latency_s": rf"Average Latency \(s\):.*max {_NUMBER}\)",
+    "response_bytes": rf"Average packet size:.*response {_NUMBER}",
 }
 
 
@@ -107,6 +109,7 @@ def parse(text: str) -> DnsperfResult:
         avg_latency_s=values["avg_latency_s"],
         max_latency_s=values["max_latency_s"],
         rcodes=parse_rcodes(text),
+        response_bytes=int(values["response_bytes"]),
     )
 
 

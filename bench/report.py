@@ -75,23 +75,30 @@ def main_table(report: Report, titles: Mapping[str, str]) -> list[str]:
     rate = report.meta.get("rate", 10000)
     lines = [
         f"| scenario | server | queries/s | server CPU µs/query | lost | "
-        f"avg latency @{rate:,} q/s (ms) | max latency @{rate:,} q/s (ms) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        f"avg latency @{rate:,} q/s (ms) | max latency @{rate:,} q/s (ms) | reply bytes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, title in titles.items():
         for label in _labels(report.runs):
             top = _find(report.runs, label, scenario, MAX)
             capped = _find(report.runs, label, scenario, RATE)
-            if top is None and capped is None:
-                continue
-            lost = (top.dnsperf.lost if top else 0) + (capped.dnsperf.lost if capped else 0)
-            lines.append(
-                f"| {title} | {label} | {_fmt(top.dnsperf.qps if top else None, 0)} "
-                f"| {_fmt(top.cpu_us_per_query if top else None)} | {lost:,} "
-                f"| {_fmt(capped.dnsperf.avg_latency_s * 1e3 if capped else None, 3)} "
-                f"| {_fmt(capped.dnsperf.max_latency_s * 1e3 if capped else None, 2)} |"
-            )
+            if top is not None or capped is not None:
+                lines.append(f"| {title} | {label} | " + " | ".join(_cells(top, capped)) + " |")
     return lines
+
+
+def _cells(top: RunResult | None, capped: RunResult | None) -> list[str]:
+    """queries/s, CPU, lost, avg and max latency, reply size of one server in one scenario."""
+    lost = sum(r.dnsperf.lost for r in (top, capped) if r)
+    size = next(r.dnsperf.response_bytes for r in (top, capped) if r)
+    return [
+        _fmt(top.dnsperf.qps if top else None, 0),
+        _fmt(top.cpu_us_per_query if top else None),
+        f"{lost:,}",
+        _fmt(capped.dnsperf.avg_latency_s * 1e3 if capped else None, 3),
+        _fmt(capped.dnsperf.max_latency_s * 1e3 if capped else None, 2),
+        str(size),
+    ]
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

@@ -38,6 +38,7 @@ def test_summary_is_parsed() -> None:
         avg_latency_s=0.000416,
         max_latency_s=0.011988,
         rcodes={"NOERROR": 204750, "NXDOMAIN": 22750},
+        response_bytes=44,
     )
 
 

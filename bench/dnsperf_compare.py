@@ -15,6 +15,7 @@ import platform
 import re
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         for group in groups:
             try:
                 run_group(group, opts, report, workdir, counter, total)
-            except (RuntimeError, OSError) as exc:
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 progress(f"\n{group.label} failed: {exc}")
                 report.notes.append(f"{group.label} failed: {str(exc).splitlines()[0]}")
     titles = {s.key: s.title for s in scenarios.SCENARIOS if s.key in opts.scenarios}

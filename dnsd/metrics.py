@@ -56,9 +56,6 @@ class Metrics:
     cache_hits: int = 0
     cache_misses: int = 0
     dropped_packets: int = 0
-    docker_events: int = 0
-    resyncs: int = 0
-    watcher_reconnects: int = 0
 
     def count_query(self, qtype: str, rcode: str, source: str, n: int = 1) -> None:
         self.queries[(qtype, rcode, source)] += n

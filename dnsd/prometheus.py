@@ -127,13 +127,8 @@ def render_metrics(metrics: Metrics) -> list[str]:
     ]
 
 
-def watcher_totals(metrics: Metrics, watchers: Sequence[Mapping[str, object]]) -> list[str]:
-    """Docker events, resyncs and reconnects.
-
-    Supervisors count these per watcher (the report); the composition root may
-    also count them in `Metrics`. The larger figure is exported, so neither
-    wiring undercounts and neither double counts.
-    """
+def watcher_totals(watchers: Sequence[Mapping[str, object]]) -> list[str]:
+    """Docker events, resyncs and reconnects, as the supervisors count them per watcher."""
 
     def total(key: str, sources: set[str] | None = None) -> float:
         return sum(
@@ -142,9 +137,9 @@ def watcher_totals(metrics: Metrics, watchers: Sequence[Mapping[str, object]]) -
             if sources is None or str(w.get("source")) in sources
         )
 
-    events = max(metrics.docker_events, total("events", {"docker"}))
-    resyncs = max(metrics.resyncs, total("resyncs"))
-    reconnects = max(metrics.watcher_reconnects, total("reconnects"))
+    events = total("events", {"docker"})
+    resyncs = total("resyncs")
+    reconnects = total("reconnects")
     return [
         *family("dnsd_docker_events_total", "counter", "Docker events handled.", [({}, events)]),
         *family("dnsd_resyncs_total", "counter", "Full resyncs of a watcher's source.",
@@ -222,7 +217,7 @@ def render(state: ServerState, now: float | None = None) -> str:
     watchers = state.watcher_report()
     lines = [
         *render_metrics(state.metrics),
-        *watcher_totals(state.metrics, watchers),
+        *watcher_totals(watchers),
         *render_facts(
             state.store.snapshot,
             state.forwarder_stats(),

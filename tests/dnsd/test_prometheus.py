@@ -117,15 +117,5 @@ def test_an_idle_server_still_exports_every_family() -> None:
         assert name in types
 
 
-def test_counts_kept_in_metrics_are_not_lost() -> None:
-    state = ServerState(
-        Config(), Store(), Metrics(docker_events=4, resyncs=1, watcher_reconnects=2)
-    )
-    values, _ = samples(render(state))
-    assert values[("dnsd_docker_events_total", ())] == 4
-    assert values[("dnsd_resyncs_total", ())] == 1
-    assert values[("dnsd_watcher_reconnects_total", ())] == 2
-
-
 def test_label_values_are_escaped() -> None:
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'

@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python -m bench", *sys.argv[1:]]),
             "host": f"{platform.node()}, {platform.processor() or platform.machine()}, "
             f"Linux {platform.release()}",
+            "load_start": procfs.load_average(),
         }
     )
     if opts.profile and not profile.available():
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 progress(f"\n{group.label} failed: {exc}")
                 report.notes.append(f"{group.label} failed: {str(exc).splitlines()[0]}")
+    report.meta["load_end"] = procfs.load_average()
     titles = {s.key: s.title for s in scenarios.SCENARIOS if s.key in opts.scenarios}
     print(markdown(report, titles))
     progress(f"JSON: {write_json(report, opts.results_dir, stamp)}")

@@ -29,6 +29,11 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: was the machine busy with something else?"""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def thread_ids(pid: int) -> list[int]:
     """The process's threads; none if it has exited."""
     try:

@@ -167,7 +167,8 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
         f"### dnsperf comparison, {meta['started']}",
         "",
         f"{meta['seconds']:g} s per run, {meta['clients']} dnsperf clients, server pinned to core "
-        f"{meta['server_cpu']}, dnsperf to core {meta['client_cpu']}; {meta['host']}.",
+        f"{meta['server_cpu']}, dnsperf to core {meta['client_cpu']}; {meta['host']}; "
+        f"load average {meta.get('load_start', '?')} before, {meta.get('load_end', '?')} after.",
         "",
         *main_table(report, titles),
         "",

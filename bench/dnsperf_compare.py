@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -146,48 +146,95 @@ def progress(text: str, end: str = "\n") -> None:
     print(text, end=end, file=sys.stderr, flush=True)
 
 
-def run_group(
-    group: Group, opts: Options, report: Report, workdir: Path, counter: Iterator[int], total: int
-) -> None:
-    with group.start(workdir) as target:
-        rss_start = procfs.rss_kib(target.cpu_pid)
-        fwd_ok: bool | None = None
-        last: RunResult | None = None
-        cold: RunResult | None = None
-        for scenario, mode in group.steps:
-            what = "max rate" if mode == MAX else f"{opts.rate:,} q/s"
-            progress(
-                f"[{next(counter)}/{total}] {group.label} {scenario} ({what}): "
-                f"{opts.seconds:g} s ... ",
-                end="",
-            )
-            if scenario == "forwarded":
-                fwd_ok = forwarding_works(target, workdir, opts) if fwd_ok is None else fwd_ok
-                if not fwd_ok:
-                    progress("skipped (forwarded names not answered)")
-                    continue
-            lines = query_lines(target, scenario, group.names)
-            if mode == MAX:  # answer every name once first: measure the steady state
-                cold = measure(target, lines, scenario, WARMUP, opts, workdir)
-            last = measure(target, lines, scenario, mode, opts, workdir)
-            report.runs.append(last)
-            if opts.profile and mode == MAX and target.kind == "dnsd":
-                report.profiles.append(profiled(target, lines, scenario, opts, workdir))
-            progress(
-                f"{last.dnsperf.qps:,.0f} q/s, {last.cpu_us_per_query or 0:.1f} µs/query, "
-                f"avg {last.dnsperf.avg_latency_s * 1e3:.3f} ms"
-            )
-        if fwd_ok is False:
-            report.notes.append(
-                f"{group.label}: forwarded names were not answered "
-                "(no forwarding yet?); that scenario is skipped."
-            )
-        if group.names is not None:
-            report.memory.append(
-                MemoryResult(
-                    group.label, group.names, rss_start, procfs.rss_kib(target.cpu_pid), last, cold
+FAULTS = (RuntimeError, OSError, subprocess.SubprocessError)
+
+
+@dataclass
+class Running:
+    """A started server and what its runs have found so far."""
+
+    group: Group
+    target: Target
+    rss_start: int
+    forwarding: bool | None = None
+    last: RunResult | None = None
+    cold: RunResult | None = None
+
+
+def start_all(
+    groups: list[Group], stack: contextlib.ExitStack, workdir: Path, report: Report
+) -> list[Running]:
+    """Start every server up front; one that cannot start becomes a note."""
+    running = []
+    for group in groups:
+        progress(f"starting {group.label} ...")
+        try:
+            target = stack.enter_context(group.start(workdir))
+        except FAULTS as exc:
+            failed(report, group.label, exc)
+            continue
+        running.append(Running(group, target, procfs.rss_kib(target.cpu_pid)))
+    return running
+
+
+def interleaved(running: list[Running]) -> list[tuple[Running, str, str]]:
+    """All steps, scenario by scenario and server by server within each, so that a change in
+    the machine's load during the benchmark affects every server alike."""
+    order = dict.fromkeys(step for r in running for step in r.group.steps)
+    return [(r, s, m) for (s, m) in order for r in running if (s, m) in r.group.steps]
+
+
+def run_step(
+    r: Running, scenario: str, mode: str, opts: Options, workdir: Path, report: Report
+) -> str:
+    """One measured run (after a warm-up pass at full rate); returns the progress text."""
+    target = r.target
+    if scenario == "forwarded":
+        if r.forwarding is None:
+            r.forwarding = forwarding_works(target, workdir, opts)
+            if not r.forwarding:
+                report.notes.append(
+                    f"{target.label}: forwarded names were not answered; that scenario is skipped."
                 )
+        if not r.forwarding:
+            return "skipped (forwarded names not answered)"
+    lines = query_lines(target, scenario, r.group.names)
+    if mode == MAX:  # answer every name once first: measure the steady state
+        r.cold = measure(target, lines, scenario, WARMUP, opts, workdir)
+    r.last = measure(target, lines, scenario, mode, opts, workdir)
+    report.runs.append(r.last)
+    if opts.profile and mode == MAX and target.kind == "dnsd":
+        report.profiles.append(profiled(target, lines, scenario, opts, workdir))
+    return (
+        f"{r.last.dnsperf.qps:,.0f} q/s, {r.last.cpu_us_per_query or 0:.1f} µs/query, "
+        f"avg {r.last.dnsperf.avg_latency_s * 1e3:.3f} ms"
+    )
+
+
+def run_all(running: list[Running], opts: Options, workdir: Path, report: Report) -> None:
+    steps = interleaved(running)
+    for number, (r, scenario, mode) in enumerate(steps, 1):
+        what = "max rate" if mode == MAX else f"{opts.rate:,} q/s"
+        progress(
+            f"[{number}/{len(steps)}] {r.group.label} {scenario} ({what}): {opts.seconds:g} s ... ",
+            end="",
+        )
+        try:
+            progress(run_step(r, scenario, mode, opts, workdir, report))
+        except FAULTS as exc:
+            progress("failed")
+            failed(report, f"{r.group.label} {scenario} ({what})", exc)
+    for r in running:
+        if r.group.names is not None:
+            rss_end = procfs.rss_kib(r.target.cpu_pid)
+            report.memory.append(
+                MemoryResult(r.group.label, r.group.names, r.rss_start, rss_end, r.last, r.cold)
             )
+
+
+def failed(report: Report, what: str, exc: BaseException) -> None:
+    progress(f"{what} failed: {exc}")
+    report.notes.append(f"{what} failed: {str(exc).splitlines()[0]}")
 
 
 def _terminate(signum: int, _frame: object) -> NoReturn:
@@ -220,15 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         upstream = None
         if "forwarded" in opts.scenarios:
             upstream = stack.enter_context(stub_upstream(workdir, "127.0.0.1", free_port()))
-        groups = plan(opts, report, upstream)
-        total = sum(len(g.steps) for g in groups)
-        counter = iter(range(1, total + 1))
-        for group in groups:
-            try:
-                run_group(group, opts, report, workdir, counter, total)
-            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                progress(f"\n{group.label} failed: {exc}")
-                report.notes.append(f"{group.label} failed: {str(exc).splitlines()[0]}")
+        running = start_all(plan(opts, report, upstream), stack, workdir, report)
+        run_all(running, opts, workdir, report)
     report.meta["load_end"] = procfs.load_average()
     titles = {s.key: s.title for s in scenarios.SCENARIOS if s.key in opts.scenarios}
     print(markdown(report, titles))

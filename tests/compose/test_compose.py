@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from dnsd.config import parse_host_port
+from dnsd.forward import default_upstreams
 from tests.docker_support import build_test_image, docker, require_engine
 from tests.serve_process import free_port
 
@@ -64,7 +66,7 @@ def test_compose_file_validates() -> None:
     assert "/var/run/docker.sock:/var/run/docker.sock:ro" in config
     assert "ipv4_address: 172.28.53.53" in config
     assert "scale: 3" in config
-    assert config.count("- 172.28.53.53") == 2  # web and client use dnsd as dns:
+    assert config.count("- 172.28.53.53\n") == 2  # web and client use dnsd as dns:
     assert "condition: service_healthy" in config
 
 
@@ -73,6 +75,17 @@ def test_overrides_reach_the_file() -> None:
     config = compose("config", env=env)
     assert "ipv4_address: 10.99.0.1" in config
     assert config.count("image: dnsd-test-busybox:latest") == 2
+
+
+def test_dnsd_in_compose_keeps_the_embedded_resolver_as_upstream() -> None:
+    """In its container dnsd's resolv.conf says 127.0.0.11; a wildcard listener would skip it."""
+    config = compose("config", env={"DNSD_IP": "10.99.0.1"})
+    listen = re.search(r"- --dns-listen\n\s+- (\S+)\n", config)
+    assert listen is not None and listen.group(1) == "10.99.0.1:53"
+    own = [parse_host_port(listen.group(1))]
+    assert default_upstreams("nameserver 127.0.0.11\noptions ndots:0\n", own) == [
+        ("127.0.0.11", 53)
+    ]
 
 
 def test_dockerfile_copies_what_exists() -> None:

@@ -58,7 +58,7 @@ def wait_until_answering(served: Served, deadline: float = 20.0) -> None:
         if served.process.poll() is not None:
             raise RuntimeError(f"dnsd exited with {served.process.returncode}:\n{served.log()}")
         try:
-            served.query("dnsd-probe.invalid.", "A")
+            served.query("1.0.0.127.in-addr.arpa.", "PTR")  # always local (RFC 6303)
             return
         except (OSError, dns.exception.Timeout):
             time.sleep(0.1)
@@ -73,7 +73,11 @@ def dnsd_serve(
     http: bool = False,
     env: dict[str, str] | None = None,
 ) -> Iterator[Served]:
-    """Run `dnsd serve ARGS --dns-listen HOST:PORT` until the block ends (SIGTERM, then kill)."""
+    """Run `dnsd serve ARGS --dns-listen HOST:PORT` until the block ends (SIGTERM, then kill).
+
+    Without `--upstream` in ARGS the upstream is a free loopback port (nothing answers), so
+    dnsd never falls back to /etc/resolv.conf: no test query leaves the machine.
+    """
     port = free_port(host)
     http_port = free_port() if http else None
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -88,6 +92,8 @@ def dnsd_serve(
         f"127.0.0.1:{http_port}" if http_port else "off",
         *args,
     ]
+    if "--upstream" not in args:
+        argv += ["--upstream", f"127.0.0.1:{free_port()}"]
     log_path = tmp_path / f"dnsd-{port}.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DNSD_")}
     environ.update(env or {})

@@ -148,6 +148,14 @@ def parse_ip(text: str) -> str:
         raise ValueError("expected an IPv4 or IPv6 address") from None
 
 
+def parse_upstream(text: str) -> HostPort:
+    """An upstream resolver: like a listen address, but port 0 means nothing."""
+    host, port = parse_host_port(text, 53)
+    if port == 0:
+        raise ValueError("expected a port from 1 to 65535")
+    return host, port
+
+
 def parse_docker_url(text: str) -> str:
     if not text.startswith(("unix://", "tcp://", "http://", "https://", "ssh://", "npipe://")):
         raise ValueError("expected unix:///path/to/docker.sock or tcp://HOST:PORT")
@@ -231,7 +239,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "--upstream",
         "upstreams",
-        lambda t: parse_host_port(t, 53),
+        parse_upstream,
         "upstream resolver HOST[:PORT], repeatable (default: /etc/resolv.conf)",
         repeat=True,
     ),
@@ -362,6 +370,9 @@ def _value(flag: Flag, raw: object, where: str) -> object:
         items = raw if isinstance(raw, list) else [p for p in str(raw).replace(",", " ").split()]
         if flag.field in SPECIAL and items == [SPECIAL[flag.field]]:
             return None
+        if flag.field in SPECIAL and SPECIAL[flag.field] in items:
+            special = SPECIAL[flag.field]
+            raise ConfigError(f"{where} {special!r}: cannot be combined with other addresses")
         return tuple(_parse_one(flag, str(item), where) for item in items)
     if flag.field in SPECIAL and raw == SPECIAL[flag.field]:
         return None

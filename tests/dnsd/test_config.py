@@ -72,6 +72,13 @@ def test_settings(argv: list[str], environ: dict[str, str], field: str, value: o
         (["--allow-recursion", "nonsense"], {}, "expected an address range"),
         ([], {"DNSD_BARE_NAMES": "maybe"}, "DNSD_BARE_NAMES 'maybe': expected true or false"),
         (["--upstream-timeout", "2", "--forward-deadline", "1"], {}, "--forward-deadline"),
+        (
+            ["--dns-listen", "auto", "--dns-listen", "127.0.0.1:5353"],
+            {},
+            "--dns-listen 'auto': cannot be combined with other addresses",
+        ),
+        ([], {"DNSD_DNS_LISTEN": "auto,[::1]:53"}, "DNSD_DNS_LISTEN 'auto': cannot be combined"),
+        (["--upstream", "127.0.0.1:0"], {}, "--upstream '127.0.0.1:0': expected a port from 1"),
     ],
 )
 def test_bad_values_name_the_setting(

@@ -93,7 +93,7 @@ def answer(
         found = _reverse(ask, name)
         if found is not None:
             return found
-    if settings.bare_names and name.count(".") == 1:
+    if settings.bare_names and _is_bare(name):
         found = _named(ask, name[:-1])
         if found is not None:
             return found
@@ -101,6 +101,14 @@ def answer(
 
 
 # -- names ------------------------------------------------------------------
+
+
+def _is_bare(name: str) -> bool:
+    """A single label (`web.`), or an SRV name over one (`_http._tcp.web.`)."""
+    labels = name[:-1].split(".")
+    if len(labels) == 1:
+        return True
+    return len(labels) == 3 and labels[0].startswith("_") and labels[1].startswith("_")
 
 
 def _named(ask: _Ask, key: str) -> LocalAnswer | None:

@@ -67,6 +67,7 @@ CASES = [
     ),
     ("_http._tcp.web.docker.", "A", "NOERROR", set(), "docker."),
     ("_ftp._tcp.web.docker.", "SRV", "NXDOMAIN", set(), "docker."),
+    ("_http._tcp.web.", "SRV", "NOERROR", {"0 10 80 web-1.docker.", "0 10 80 web-2.docker."}, None),
     (rev("10.0.0.1"), "PTR", "NOERROR", {"web-1.docker."}, None),
     (rev("fd00::2"), "PTR", "NOERROR", {"web-2.docker."}, None),
     (rev(PUBLIC_IP), "PTR", "NOERROR", {"api.internal."}, None),
@@ -115,6 +116,8 @@ def test_local_answers(
     [
         ("example.com.", "A"),
         ("nope.", "A"),  # a bare name nobody registered goes upstream, like Docker's DNS
+        ("_ftp._tcp.web.", "SRV"),  # so does a bare SRV name nobody registered
+        ("www.web.", "A"),  # bare means one label (or an SRV name over one)
         ("localhost.", "A"),
         ("wpad.", "A"),
         (rev("8.8.8.8"), "PTR"),  # public reverse names are not ours

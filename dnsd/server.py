@@ -186,6 +186,18 @@ class DnsServer:
         if cached is not None:
             self._send_forwarded(cached, decision, query, client_ip, send, udp, "cache")
             return None
+        return self.start_upstream(forwarder, decision, query, client_ip, send, udp)
+
+    def start_upstream(
+        self,
+        forwarder: ForwardHandler,
+        decision: Forward,
+        query: bytes,
+        client_ip: str,
+        send: Send,
+        udp: bool,
+    ) -> asyncio.Task[None]:
+        """Forward a query the cache could not answer (ACL already checked)."""
         coro = self._upstream(forwarder, decision, query, client_ip, send, udp)
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -254,24 +266,52 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         try:
             reply = self._fast.udp(data, addr[0])
-            if isinstance(reply, bytes):
+            if reply.__class__ is bytes:
                 self._transport.sendto(reply, addr)  # type: ignore[union-attr]
                 if self._server.query_log:
                     self._server.log_hit(data, reply, str(addr[0]))
                 return
-            self._slow(reply, data, addr)
+            if reply.__class__ is Forward:
+                self._forwarded(reply, data, addr)
+                return
+            self._slow(reply, data, addr)  # type: ignore[arg-type]
         except Exception as exc:  # the UDP shell's catch-all
             self._server.log_error("UDP query handling failed", exc)
 
-    def _slow(self, decision: Decision, data: bytes, addr: tuple[Any, ...]) -> None:
-        started = time.perf_counter()
+    def _forwarded(self, decision: Forward, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Not a local name: a forwarding-cache hit is sent from here, like a local hit."""
+        server = self._server
+        forwarder = server.forwarder
+        client_ip: str = addr[0]
+        if forwarder is None or not forwarder.allows(client_ip):
+            self._slow(decision, data, addr)  # REFUSED, counted and logged there
+            return
+        if type(data) is not bytes:
+            data = bytes(data)
+        reply = forwarder.cached_reply(data)
+        if reply is None:
+            server.start_upstream(forwarder, decision, data, client_ip, self._sender(addr), True)
+            return
+        if len(reply) > decision.udp_limit:
+            reply = fit_udp(reply, decision.udp_limit, decision.opt_size)
+        elif len(reply) < 12:
+            return
+        self._transport.sendto(reply, addr)  # type: ignore[union-attr]
+        server.metrics.queries[metric_key(decision.qtype, reply[3] & 0x0F, "cache")] += 1
+        if server.query_log:
+            log_query(client_ip, data, reply[3] & 0x0F, "cache")
 
+    def _sender(self, addr: tuple[Any, ...]) -> Send:
         def send(reply: bytes) -> None:
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.sendto(reply, addr)
 
-        self._server.deliver(decision, data, str(addr[0]), send, udp=True)
+        return send
+
+    def _slow(self, decision: Decision, data: bytes, addr: tuple[Any, ...]) -> None:
+        started = time.perf_counter()
+        self._server.deliver(decision, data, str(addr[0]), self._sender(addr), udp=True)
         if isinstance(decision, Reply):
             self._server.metrics.answer_latency.observe(time.perf_counter() - started)
 

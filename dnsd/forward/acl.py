@@ -50,7 +50,8 @@ class RecursionAcl:
         self._memo: dict[str, bool] = {}
 
     def allows(self, client_ip: str) -> bool:
-        self._refresh()
+        if self._dynamic is not None:
+            self._refresh()
         decision = self._memo.get(client_ip)
         if decision is None:
             if len(self._memo) >= MEMO_LIMIT:

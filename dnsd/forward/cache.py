@@ -4,16 +4,16 @@ Entries live for the reply's smallest TTL (capped), negative answers for the
 SOA minimum (RFC 2308). A hit re-encodes the TTLs at most once per second per
 entry, so the common hit is a dict lookup. With serve-stale (RFC 8767) expired
 entries are kept for a while and can be served with a short TTL. Size is bound
-by a cachetools LRU. It must not parse whole messages or do I/O.
+by least-recently-used eviction over an OrderedDict (C-level on the hit path).
+It must not parse whole messages or do I/O.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from cachetools import LRUCache
 
 from dnsd.forward.message import CacheKey, ReplyFacts, cache_ttl, rewrite_ttls
 
@@ -32,6 +32,7 @@ class Entry:
     expires: float
     rendered: bytes
     rendered_age: int
+    until: float = 0.0  # `rendered` is current before this (next whole second, or expiry)
 
     def at(self, now: float) -> bytes:
         """The reply with each TTL reduced by the whole seconds elapsed since it was stored."""
@@ -39,6 +40,7 @@ class Entry:
         if age != self.rendered_age:
             self.rendered = rewrite_ttls(self.reply, self.offsets, [t - age for t in self.ttls])
             self.rendered_age = age
+        self.until = min(self.stored + age + 1, self.expires)
         return self.rendered
 
 
@@ -53,7 +55,8 @@ class ReplyCache:
         serve_stale: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._entries: LRUCache[CacheKey, Entry] | None = LRUCache(size) if size > 0 else None
+        self._size = size
+        self._entries: OrderedDict[CacheKey, Entry] | None = OrderedDict() if size > 0 else None
         self._max_ttl = max_ttl
         self._keep_stale = STALE_WINDOW if serve_stale else 0.0
         self.clock = clock
@@ -69,21 +72,30 @@ class ReplyCache:
         now = self.clock()
         capped = tuple(min(t, ttl) for t in facts.ttls)
         body = rewrite_ttls(reply, facts.ttl_offsets, list(capped))
-        self._entries[key] = Entry(body, facts.ttl_offsets, capped, now, now + ttl, body, 0)
+        entries = self._entries
+        entries[key] = Entry(body, facts.ttl_offsets, capped, now, now + ttl, body, 0)
+        entries.move_to_end(key)
+        while len(entries) > self._size:
+            entries.popitem(last=False)  # the least recently used
         return True
 
     def fresh(self, key: CacheKey) -> bytes | None:
         """The unexpired reply for `key` with TTLs counted down, or None."""
-        if self._entries is None:
+        entries = self._entries
+        if entries is None:
             return None
-        entry = self._entries.get(key)
+        entry = entries.get(key)
         if entry is None:
             return None
         now = self.clock()
+        if now < entry.until:  # the common hit: this second's rendering
+            entries.move_to_end(key)
+            return entry.rendered
         if now < entry.expires:
+            entries.move_to_end(key)
             return entry.at(now)
         if now >= entry.expires + self._keep_stale:
-            del self._entries[key]
+            del entries[key]
         return None
 
     def stale(self, key: CacheKey) -> bytes | None:
@@ -93,4 +105,5 @@ class ReplyCache:
         entry = self._entries.get(key)
         if entry is None or self.clock() >= entry.expires + self._keep_stale:
             return None
+        self._entries.move_to_end(key)
         return rewrite_ttls(entry.reply, entry.offsets, [STALE_TTL] * len(entry.offsets))

@@ -249,6 +249,57 @@ async def test_cached_forwarded_replies_are_sent_without_a_task() -> None:
     assert metrics.queries[("A", "NOERROR", "cache")] == 1
 
 
+async def test_repeated_cache_hits_take_the_udp_branch_with_counts_and_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="dnsd.server")
+    fwd = FakeForwarder(cache={"cached.example.": cached_wire("cached.example.", "192.0.2.9")})
+    async with running(Config(query_log=True), forwarder=fwd) as (_, _, metrics, port):
+        for _ in range(3):  # the first fills the hot path's table, the rest hit it
+            assert answer_texts(await udp("cached.example.", port)) == ["192.0.2.9"]
+    assert fwd.seen == []
+    assert metrics.queries[("A", "NOERROR", "cache")] == 3
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("query ")]
+    assert lines == [f"query {HOST} cached.example. A -> NOERROR (cache)"] * 3
+
+
+async def test_a_cache_miss_after_hits_still_goes_upstream() -> None:
+    fwd = FakeForwarder(cache={"gone.example.": cached_wire("gone.example.", "192.0.2.9")})
+    async with running(forwarder=fwd) as (_, _, metrics, port):
+        for _ in range(2):
+            assert answer_texts(await udp("gone.example.", port)) == ["192.0.2.9"]
+        fwd.cache.clear()  # expired or evicted
+        assert answer_texts(await udp("gone.example.", port)) == ["192.0.2.55"]
+    assert fwd.seen == [(HOST, False)]
+    assert metrics.queries[("A", "NOERROR", "cache")] == 2
+    assert metrics.queries[("A", "NOERROR", "upstream")] == 1
+
+
+async def test_large_cached_replies_are_truncated_for_udp_clients() -> None:
+    big = dns.message.make_response(dns.message.make_query("big.example.", "A"))
+    for i in range(60):
+        big.answer.append(dns.rrset.from_text("big.example.", 30, "IN", "A", f"198.51.100.{i}"))
+    fwd = FakeForwarder(cache={"big.example.": big.to_wire()})
+    async with running(forwarder=fwd) as (_, _, metrics, port):
+        for _ in range(2):
+            reply = await udp("big.example.", port)
+            assert reply.flags & dns.flags.TC and not reply.answer
+        wide = await udp("big.example.", port, use_edns=0, payload=4096)
+        assert len(answer_texts(wide)) == 60 and not wide.flags & dns.flags.TC
+    assert fwd.seen == []
+    assert metrics.queries[("A", "NOERROR", "cache")] == 3
+
+
+async def test_cached_answers_are_refused_to_clients_outside_the_acl() -> None:
+    fwd = FakeForwarder(cache={"cached.example.": cached_wire("cached.example.", "192.0.2.9")})
+    async with running(forwarder=fwd) as (_, _, metrics, port):
+        assert answer_texts(await udp("cached.example.", port)) == ["192.0.2.9"]
+        fwd.allowed = False  # e.g. the client's Docker network went away
+        for _ in range(2):
+            assert rcode_name(await udp("cached.example.", port)) == "REFUSED"
+    assert metrics.queries[("A", "REFUSED", "local")] == 2
+
+
 async def test_clients_outside_the_acl_are_refused() -> None:
     async with running(forwarder=FakeForwarder(allowed=False)) as (_, _, _, port):
         reply = await udp("example.com.", port)

@@ -207,6 +207,30 @@ async def test_cached_reply_carries_the_new_id_and_counts_ttl_down(stubs: Any) -
     assert fwd.cached_reply(query("www.example.com")) is None
 
 
+async def test_repeated_hits_keep_each_clients_id_spelling_and_rd_and_tick_each_second(
+    stubs: Any,
+) -> None:
+    clock = FakeClock()
+    metrics = Metrics()
+    fwd = forwarder([await stubs()], clock=clock, metrics=metrics)
+    await ask(fwd, query("www.example.com"))
+    no_rd = DNSRecord.question("WWW.Example.com")
+    no_rd.header.rd, no_rd.header.id = 0, 7
+    seen = []
+    for step in (0.2, 0.3, 0.4, 0.2):  # 1000.2, 1000.5, 1000.9, 1001.1
+        clock.now += step
+        for qid, packet in ((11, query("www.example.com", qid=11)), (7, bytes(no_rd.pack()))):
+            cached = fwd.cached_reply(packet)
+            assert cached is not None
+            reply = DNSRecord.parse(cached)
+            assert reply.header.id == qid and rdata(reply) == ["192.0.2.10"]
+            assert reply.header.rd == (1 if qid == 11 else 0)
+            assert str(reply.q.qname) == ("www.example.com." if qid == 11 else "WWW.Example.com.")
+            seen.append(reply.rr[0].ttl)
+    assert seen == [300] * 6 + [299] * 2
+    assert metrics.cache_hits == 8
+
+
 async def test_answers_are_cached_no_longer_than_the_cap(stubs: Any) -> None:
     clock = FakeClock()
     fwd = forwarder([await stubs()], clock=clock, cache_max_ttl=60)

@@ -240,3 +240,38 @@ def test_demo_client_resolves_the_scaled_service(demo: Demo) -> None:
     )  # fmt: skip
     assert ls.returncode == 0, ls.stderr
     assert {line.split()[1] for line in ls.stdout.splitlines()[1:]} == web_ips
+
+
+ENTRYPOINT = ROOT / "compose" / "entrypoint.sh"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            "serve --http-listen 0.0.0.0:8053",
+            "serve --dns-listen {ip}:53 --http-listen 0.0.0.0:8053",
+        ),
+        ("serve --dns-listen 10.9.9.9:53", "serve --dns-listen 10.9.9.9:53"),
+        ("ls --json", "ls --json"),
+    ],
+)
+def test_image_entrypoint_listens_on_the_containers_own_address(
+    args: str, expected: str, tmp_path: Path
+) -> None:
+    """Not 0.0.0.0: a wildcard listener would make dnsd skip 127.0.0.11, its upstream there."""
+    require_engine()
+    image = build_test_image()
+    fake = tmp_path / "dnsd"
+    fake.write_text('#!/bin/sh\necho "$*"\n')
+    fake.chmod(0o755)
+    name = f"dnsdtest-{uuid.uuid4().hex[:8]}"
+    out = docker(
+        "run", "--rm", "--name", name,
+        "-v", f"{ENTRYPOINT}:/entrypoint.sh:ro", "-v", f"{fake}:/bin/dnsd:ro",
+        image, "sh", "-c", f"hostname -i; sh /entrypoint.sh {args}",
+    )  # fmt: skip
+    addresses, printed = out.strip().splitlines()
+    ip = next(a for a in addresses.split() if ":" not in a)
+    assert printed == expected.format(ip=ip)

@@ -4,16 +4,16 @@ Entries live for the reply's smallest TTL (capped), negative answers for the
 SOA minimum (RFC 2308). A hit re-encodes the TTLs at most once per second per
 entry, so the common hit is a dict lookup. With serve-stale (RFC 8767) expired
 entries are kept for a while and can be served with a short TTL. Size is bound
-by least-recently-used eviction over an OrderedDict (C-level on the hit path).
-It must not parse whole messages or do I/O.
+by a cachetools LRU. It must not parse whole messages or do I/O.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from dnsd.forward.message import CacheKey, ReplyFacts, cache_ttl, rewrite_ttls
 
@@ -55,8 +55,7 @@ class ReplyCache:
         serve_stale: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._size = size
-        self._entries: OrderedDict[CacheKey, Entry] | None = OrderedDict() if size > 0 else None
+        self._entries: LRUCache[CacheKey, Entry] | None = LRUCache(size) if size > 0 else None
         self._max_ttl = max_ttl
         self._keep_stale = STALE_WINDOW if serve_stale else 0.0
         self.clock = clock
@@ -72,11 +71,7 @@ class ReplyCache:
         now = self.clock()
         capped = tuple(min(t, ttl) for t in facts.ttls)
         body = rewrite_ttls(reply, facts.ttl_offsets, list(capped))
-        entries = self._entries
-        entries[key] = Entry(body, facts.ttl_offsets, capped, now, now + ttl, body, 0)
-        entries.move_to_end(key)
-        while len(entries) > self._size:
-            entries.popitem(last=False)  # the least recently used
+        self._entries[key] = Entry(body, facts.ttl_offsets, capped, now, now + ttl, body, 0)
         return True
 
     def fresh(self, key: CacheKey) -> bytes | None:
@@ -84,15 +79,13 @@ class ReplyCache:
         entries = self._entries
         if entries is None:
             return None
-        entry = entries.get(key)
+        entry = entries.get(key)  # a get marks the entry most recently used
         if entry is None:
             return None
         now = self.clock()
         if now < entry.until:  # the common hit: this second's rendering
-            entries.move_to_end(key)
             return entry.rendered
         if now < entry.expires:
-            entries.move_to_end(key)
             return entry.at(now)
         if now >= entry.expires + self._keep_stale:
             del entries[key]
@@ -105,5 +98,4 @@ class ReplyCache:
         entry = self._entries.get(key)
         if entry is None or self.clock() >= entry.expires + self._keep_stale:
             return None
-        self._entries.move_to_end(key)
         return rewrite_ttls(entry.reply, entry.offsets, [STALE_TTL] * len(entry.offsets))

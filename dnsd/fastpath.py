@@ -3,9 +3,10 @@
 On a hit there is no dnslib: the header is checked against a set of plain query headers, the
 question name is walked in the bytes, and the key is the query without its ID (name lower-cased)
 per client view. The reply is the cached bytes with the query's ID and question case patched in;
-round-robin is a cycle over precomputed rotations. A store subscription drops everything on a
-new snapshot, so a change is visible on the very next query. Misses, and anything unusual, go
-through `dnsd.wire`. No sockets, no logging.
+round-robin is a cycle over one slot per distinct order, each filled by the full path the first
+time it is served. A store subscription drops everything on a new snapshot, so a change is visible
+on the very next query. Misses, and anything unusual, go through `dnsd.wire`. No sockets, no
+logging.
 """
 
 from __future__ import annotations
@@ -29,18 +30,35 @@ PLAIN_HEADERS = frozenset(
     for arcount in (0, 1)
 )
 TC_BIT = 0x02
+Rotation = tuple[int, int]  # (first step, distinct orders)
 
 
 class _Entry:
-    """Encoded replies for one key: fixed header bytes, rotating tails after the question."""
+    """Encoded replies for one key: fixed header bytes and one tail (the reply after the
+    question) per round-robin slot. An empty slot holds its own index until the full path
+    fills it; `tails` cycles over the slots, starting after slot 0."""
 
-    __slots__ = ("head", "metric", "size", "tails")
+    __slots__ = ("base", "count", "head", "metric", "size", "slots", "tails")
 
-    def __init__(self, head: bytes, tails: list[bytes], metric: MetricKey, size: int) -> None:
+    def __init__(
+        self, head: bytes, first: bytes, slots: int, rotation: Rotation, metric: MetricKey
+    ) -> None:
         self.head = head
-        self.tails: Iterator[bytes] = cycle(tails)
+        self.slots: list[bytes | int] = [first, *range(1, slots)]
+        self.tails: Iterator[bytes | int] = cycle(self.slots[1:] + self.slots[:1])
+        self.base, self.count = rotation
         self.metric = metric
-        self.size = size
+        self.size = len(first)
+
+    def rotation(self, slot: int) -> int:
+        """The answer's rotation step for `slot`: slots spread evenly over `count` orders."""
+        return self.base + (slot * self.count) // len(self.slots)
+
+    def fill(self, slot: int, tail: bytes) -> None:
+        """Keep `tail` in `slot`; the cycle goes on with the slot after it."""
+        self.slots[slot] = tail
+        self.size += len(tail)
+        self.tails = cycle(self.slots[slot + 1 :] + self.slots[: slot + 1])
 
 
 Table = dict[bytes, "_Entry | Forward"]
@@ -57,7 +75,7 @@ class FastPath:
         *,
         max_entries: int = 50_000,
         max_bytes: int = 64 * 1024 * 1024,
-        max_rotations: int = 32,
+        max_rotations: int = 1024,
         max_views: int = 65_536,
     ) -> None:
         self.settings = settings
@@ -115,8 +133,11 @@ class FastPath:
             return self._fill(data, client_ip, udp, table, key, end)
         if entry.__class__ is Forward:
             return entry
+        tail = next(entry.tails)  # type: ignore[union-attr]
+        if tail.__class__ is int:  # an empty slot: its index
+            return self._fill_slot(entry, tail, data, client_ip, udp, end)  # type: ignore[arg-type]
         self._queries[entry.metric] += 1  # type: ignore[union-attr]
-        return data[:2] + entry.head + data[12:end] + next(entry.tails)  # type: ignore[union-attr]
+        return data[:2] + entry.head + data[12:end] + tail  # type: ignore[union-attr, operator]
 
     def _table_for(self, client_ip: str, views: dict[str, Table], udp: bool) -> Table:
         """The table for this client: shared for unknown clients, own for known endpoints."""
@@ -156,32 +177,32 @@ class FastPath:
         if isinstance(first, Forward):
             self._store_entry(table, key, first, len(key))
         elif first.cacheable:
-            self._store_rotations(parsed, first, data, client_ip, udp, table, key, end)
+            self._store_rotations(first, table, key, end)
         return first
 
-    def _store_rotations(
-        self,
-        query: Query,
-        first: Reply,
-        data: bytes,
-        client_ip: str,
-        udp: bool,
-        table: Table,
-        key: bytes,
-        end: int,
-    ) -> None:
+    def _store_rotations(self, first: Reply, table: Table, key: bytes, end: int) -> None:
+        """Cache `first` as slot 0 of its key; the other rotations fill as they are served."""
         count = first.rotations if not first.data[2] & TC_BIT else 1
-        steps = _rotation_steps(count, self._limits[2])
-        replies = [first.data]
-        for step in steps[1:]:
-            again = self._respond(query, data, client_ip, udp, self._fills + step)
-            if not isinstance(again, Reply) or not again.cacheable:
-                return
-            replies.append(again.data)
-        tails = [reply[end:] for reply in replies[1:] + replies[:1]]
+        slots = max(1, min(count, self._limits[2]))
         metric = metric_key(first.qtype, first.rcode, "local")
-        size = len(key) + sum(len(tail) for tail in tails)
-        self._store_entry(table, key, _Entry(first.data[2:12], tails, metric, size), size)
+        entry = _Entry(first.data[2:12], first.data[end:], slots, (self._fills, count), metric)
+        entry.size += len(key)
+        self._store_entry(table, key, entry, entry.size)
+
+    def _fill_slot(
+        self, entry: _Entry, slot: int, data: bytes, client_ip: str, udp: bool, end: int
+    ) -> Decision:
+        """Serve an empty slot through the full path and keep its tail if the budget allows."""
+        parsed = parse_query(data)
+        if not isinstance(parsed, Query):
+            return parsed
+        reply = self._respond(parsed, data, client_ip, udp, entry.rotation(slot))
+        if isinstance(reply, Reply) and reply.cacheable and reply.data[2:12] == entry.head:
+            tail = reply.data[end:]
+            if self._bytes + len(tail) <= self._limits[1]:
+                entry.fill(slot, tail)
+                self._bytes += len(tail)
+        return reply
 
     def _store_entry(self, table: Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
         max_entries, max_bytes = self._limits[0], self._limits[1]
@@ -206,14 +227,6 @@ class FastPath:
 
 def _nothing() -> None:
     pass
-
-
-def _rotation_steps(count: int, cap: int) -> list[int]:
-    """Up to `cap` rotation steps spread evenly over `count` orders (0 first)."""
-    if count <= 1:
-        return [0]
-    used = min(count, cap)
-    return [(k * count) // used for k in range(used)]
 
 
 _METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}

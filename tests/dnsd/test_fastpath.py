@@ -5,16 +5,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import dns.edns
 import dns.flags
 import dns.message
 import pytest
 
+from dnsd import fastpath
 from dnsd.answer import ZoneSettings
 from dnsd.fastpath import FastPath
-from dnsd.wire import Forward, Reply
-from registry import Remove, Resync, Store, Upsert
+from dnsd.wire import Forward, Reply, respond
+from registry import Port, Remove, Resync, Store, Upsert
 from tests.dnsd.core_support import (
     SETTINGS,
     answer_texts,
@@ -190,3 +193,85 @@ def test_rotations_are_capped_but_spread() -> None:
     leaders = {answer_texts(parse(reply_bytes(fast.tcp(query("many.docker."), CLIENT))))[0]
                for _ in range(12)}  # fmt: skip
     assert len(leaders) == 4
+
+
+def leaders_of(send: Callable[[bytes, str], object], packet: bytes, count: int) -> list[str]:
+    return [answer_texts(parse(reply_bytes(send(packet, CLIENT))))[0] for _ in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("count", "transport", "edns"),
+    [(40, "udp", True), (100, "tcp", False), (100, "tcp", True)],
+)
+def test_every_address_leads_once_in_n_consecutive_queries(
+    count: int, transport: str, edns: bool
+) -> None:
+    fast, store, _ = make()
+    store.apply(Resync("test", crowd(count)))
+    send = fast.udp if transport == "udp" else fast.tcp
+    packet = query("many.docker.", edns=edns)
+    everyone = {f"10.9.{i // 250}.{i % 250 + 1}" for i in range(count)}
+    for _ in range(3):  # filling, then from bytes: the same guarantee every round
+        leaders = leaders_of(send, packet, count)
+        assert len(leaders) == count and set(leaders) == everyone
+    assert all(isinstance(send(packet, CLIENT), bytes) for _ in range(count))
+
+
+def test_srv_answers_rotate_through_every_target() -> None:
+    fast, store, _ = make()
+    ports = (Port(80, "tcp", "http"),)
+    store.apply(Resync("test", tuple(endpoint(f"s-{i}", f"10.3.0.{i + 1}", keys=("s",),
+                                              ports=ports) for i in range(6))))  # fmt: skip
+    packet = query("_http._tcp.s.docker.", "SRV")
+    for _ in range(2):
+        targets = [str(parse(reply_bytes(fast.udp(packet, CLIENT))).answer[0][0].target)
+                   for _ in range(6)]  # fmt: skip
+        assert sorted(targets) == sorted(f"s-{i}.docker." for i in range(6))
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rotations the full path was asked to build, in order."""
+    seen: list[int] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Reply | Forward:
+        seen.append(kwargs["rotation"])
+        return respond(*args, **kwargs)
+
+    monkeypatch.setattr(fastpath, "respond", counting)
+    return seen
+
+
+def test_the_first_query_after_a_change_builds_one_reply(builds: list[int]) -> None:
+    fast, store, counter = make()
+    store.apply(Resync("test", crowd(100)))
+    packet = query("many.docker.")
+    fast.tcp(packet, CLIENT)
+    assert len(builds) == 1
+    for _ in range(99):
+        fast.tcp(packet, CLIENT)
+    assert len(builds) == 100 and len({step % 100 for step in builds}) == 100
+    for _ in range(100):
+        fast.tcp(packet, CLIENT)
+    assert len(builds) == 100  # every rotation now comes from bytes
+    assert counter[("A", "NOERROR", "local")] == 100  # hits counted here, the builds by the shell
+    store.apply(Remove("test", "many-0"))
+    fast.tcp(packet, CLIENT)
+    assert len(builds) == 101
+
+
+def test_a_truncated_reply_has_one_order_and_is_built_once(builds: list[int]) -> None:
+    fast, store, _ = make()
+    store.apply(Resync("test", crowd(100)))
+    replies = [reply_bytes(fast.udp(query("many.docker."), CLIENT)) for _ in range(5)]
+    assert all(parse(reply).flags & dns.flags.TC for reply in replies)
+    assert len(builds) == 1
+
+
+def test_a_full_byte_budget_still_rotates_without_storing(builds: list[int]) -> None:
+    fast, store, _ = make(max_bytes=400)
+    store.apply(Resync("test", crowd(8)))
+    packet = query("many.docker.")
+    leaders = leaders_of(fast.udp, packet, 16)
+    assert leaders[:8] == leaders[8:] and len(set(leaders)) == 8
+    assert 8 < len(builds) < 16  # the first slots fit, the rest are built each time

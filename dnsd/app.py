@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from dnsd.config import Config, HostPort
+from dnsd.config import Config
 from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.http_api import start_http
 from dnsd.logs import log_registry_changes
 from dnsd.metrics import Metrics
+from dnsd.parsers import HostPort
 from dnsd.server import DnsServer
 from dnsd.state import ServerState
 from registry import Store

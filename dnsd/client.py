@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from dnsd.config import client_api_url, parse_host_port
+from dnsd.config import client_api_url
+from dnsd.parsers import parse_host_port
 
 TIMEOUT = 5.0
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from dnsd.config import parse_host_port
 from dnsd.forward import default_upstreams
+from dnsd.parsers import parse_host_port
 from tests.docker_support import build_test_image, docker, require_engine
 from tests.serve_process import free_port
 

@@ -22,7 +22,7 @@ from dnslib import RCODE, DNSRecord
 
 from dnsd.answer import ZoneSettings, serial_base_now
 from dnsd.config import Config
-from dnsd.fastpath import FastPath, metric_key
+from dnsd.fastpath import FastPath, MetricKey, metric_key
 from dnsd.metrics import Metrics
 from dnsd.tcp import TcpConnection
 from dnsd.wire import Decision, Drop, Forward, Reply, error_reply, fit_udp, refused
@@ -258,6 +258,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: DnsServer) -> None:
         self._server = server
         self._fast = server.fastpath
+        self._queries = server.metrics.queries
+        self._cache_metrics: dict[tuple[int, int], MetricKey] = {}  # (qtype, rcode) -> its key
         self._transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -297,9 +299,15 @@ class UdpProtocol(asyncio.DatagramProtocol):
         elif len(reply) < 12:
             return
         self._transport.sendto(reply, addr)  # type: ignore[union-attr]
-        server.metrics.queries[metric_key(decision.qtype, reply[3] & 0x0F, "cache")] += 1
+        rcode = reply[3] & 0x0F
+        metric = self._cache_metrics.get((decision.qtype, rcode))
+        if metric is None:
+            metric = self._cache_metrics[(decision.qtype, rcode)] = metric_key(
+                decision.qtype, rcode, "cache"
+            )
+        self._queries[metric] += 1
         if server.query_log:
-            log_query(client_ip, data, reply[3] & 0x0F, "cache")
+            log_query(client_ip, data, rcode, "cache")
 
     def _sender(self, addr: tuple[Any, ...]) -> Send:
         def send(reply: bytes) -> None:

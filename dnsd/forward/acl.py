@@ -50,8 +50,11 @@ class RecursionAcl:
         self._memo: dict[str, bool] = {}
 
     def allows(self, client_ip: str) -> bool:
-        if self._dynamic is not None:
-            self._refresh()
+        dynamic = self._dynamic
+        if dynamic is not None:
+            raw = dynamic()
+            if raw is not self._dynamic_raw:
+                self._update(raw)
         decision = self._memo.get(client_ip)
         if decision is None:
             if len(self._memo) >= MEMO_LIMIT:
@@ -69,9 +72,11 @@ class RecursionAcl:
         return address is not None and any(address in net for net in self._networks)
 
     def _refresh(self) -> None:
-        if self._dynamic is None:
-            return
-        raw = self._dynamic()
+        if self._dynamic is not None:
+            self._update(self._dynamic())
+
+    def _update(self, raw: Iterable[str]) -> None:
+        """Take the dynamic ranges `raw`; re-parse and forget decisions only if they differ."""
         if raw is self._dynamic_raw:
             return
         self._dynamic_raw = raw

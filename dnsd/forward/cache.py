@@ -79,8 +79,9 @@ class ReplyCache:
         entries = self._entries
         if entries is None:
             return None
-        entry = entries.get(key)  # a get marks the entry most recently used
-        if entry is None:
+        try:
+            entry = entries[key]  # a hit marks the entry most recently used
+        except KeyError:
             return None
         now = self.clock()
         if now < entry.until:  # the common hit: this second's rendering

@@ -263,6 +263,30 @@ async def test_repeated_cache_hits_take_the_udp_branch_with_counts_and_log(
     assert lines == [f"query {HOST} cached.example. A -> NOERROR (cache)"] * 3
 
 
+async def test_cache_hits_are_counted_by_their_own_type_and_rcode() -> None:
+    def nxdomain(name: str, rdtype: str) -> bytes:
+        reply = dns.message.make_response(dns.message.make_query(name, rdtype))
+        reply.set_rcode(dns.rcode.NXDOMAIN)
+        return reply.to_wire()
+
+    fwd = FakeForwarder(
+        cache={
+            "cached.example.": cached_wire("cached.example.", "192.0.2.9"),
+            "missing.example.": nxdomain("missing.example.", "A"),
+            "nomx.example.": nxdomain("nomx.example.", "MX"),
+        }
+    )
+    async with running(forwarder=fwd) as (_, _, metrics, port):
+        for _ in range(2):  # fills, then hits, for each (type, rcode)
+            assert answer_texts(await udp("cached.example.", port)) == ["192.0.2.9"]
+            assert (await udp("missing.example.", port)).rcode() == dns.rcode.NXDOMAIN
+            assert (await udp("nomx.example.", port, "MX")).rcode() == dns.rcode.NXDOMAIN
+    assert fwd.seen == []
+    assert metrics.queries[("A", "NOERROR", "cache")] == 2
+    assert metrics.queries[("A", "NXDOMAIN", "cache")] == 2
+    assert metrics.queries[("MX", "NXDOMAIN", "cache")] == 2
+
+
 async def test_a_cache_miss_after_hits_still_goes_upstream() -> None:
     fwd = FakeForwarder(cache={"gone.example.": cached_wire("gone.example.", "192.0.2.9")})
     async with running(forwarder=fwd) as (_, _, metrics, port):

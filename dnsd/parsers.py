@@ -9,10 +9,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from registry.names import name_key
 
 HostPort = tuple[str, int]
+N = TypeVar("N", int, float)
 
 
 def parse_host_port(text: str, default_port: int = 53) -> HostPort:
@@ -30,30 +32,27 @@ def parse_host_port(text: str, default_port: int = 53) -> HostPort:
     return host, port
 
 
-def int_in_range(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def in_range(convert: Callable[[str], N], low: N, high: N, what: str) -> Callable[[str], N]:
+    """A parser for `convert(text)` between `low` and `high`; `what` names it in the error."""
+
+    def parse(text: str) -> N:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise ValueError(f"expected an integer from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected an integer from {low} to {high}")
+            value = None
+        if value is None or not low <= value <= high:
+            raise ValueError(f"expected {what} from {low} to {high}")
         return value
 
     return parse
+
+
+def int_in_range(low: int, high: int) -> Callable[[str], int]:
+    return in_range(int, low, high, "an integer")
 
 
 def float_in_range(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"expected a number of seconds from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a number of seconds from {low} to {high}")
-        return value
-
-    return parse
+    return in_range(float, low, high, "a number of seconds")
 
 
 def parse_bool(text: str) -> bool:

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import pytest
 from dnsd.forward import default_upstreams
 from dnsd.parsers import parse_host_port
 from tests.docker_support import build_test_image, docker, require_engine
-from tests.serve_process import free_port
+from tests.serve_process import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
@@ -159,16 +158,6 @@ def _start_dnsd(gateway: str, http_port: int, log: Path) -> subprocess.Popen[byt
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environ)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     require_engine()
@@ -184,7 +173,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         yield Demo(project, env, gateway, f"http://127.0.0.1:{http_port}", log)
     finally:
         if process is not None:
-            _stop(process)
+            stop_process(process, 10)
         compose("-p", project, "down", "--remove-orphans", "-t", "1", env=env)
 
 

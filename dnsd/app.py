@@ -18,12 +18,15 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from dnsd.config import Config
+from dnsd import privileges
+from dnsd.config import Config, notify_socket
 from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.http_api import start_http
 from dnsd.logs import log_registry_changes
 from dnsd.metrics import Metrics
 from dnsd.parsers import HostPort
+from dnsd.readiness import notify_when_synced
+from dnsd.sdnotify import Notifier
 from dnsd.server import DnsServer
 from dnsd.state import ServerState
 from registry import Store
@@ -153,10 +156,20 @@ class App:
                     "choose another --http-listen or 'off'"
                 ) from None
             self.state.listeners += [f"http {a}" for a in addresses]
+        # Everything is bound: give up root/capabilities before any watcher runs.
+        docker_gids = privileges.socket_gid(self.config.docker_url) if self.config.docker else ()
+        log.info("%s", privileges.drop(self.config.user, docker_gids))
         for supervisor in self.supervisors:
             self._tasks.append(
                 asyncio.create_task(supervisor.run(), name=supervisor.watcher.source)
             )
+
+    def reload(self) -> None:
+        """SIGHUP: re-read every records file now, changed or not."""
+        files = [s.watcher for s in self.supervisors if isinstance(s.watcher, RecordsFile)]
+        for watcher in files:
+            watcher.reload()
+        log.info("SIGHUP: re-reading %d records file(s)", len(files))
 
     async def stop(self) -> None:
         """Stop watchers, then the HTTP API, then DNS, then the forwarder; bounded in time."""
@@ -176,10 +189,12 @@ class App:
 
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; return the exit status."""
+    privileges.prepare(config.user)  # before any thread exists (see dnsd.privileges)
     app = App(config, listen_addresses(config))
+    notifier = Notifier(notify_socket())  # connected before privileges are dropped
     try:
         await app.start()
-    except OSError as exc:
+    except (OSError, privileges.PrivilegeError) as exc:
         log.error("%s", exc)
         await app.stop()
         return 1
@@ -187,7 +202,13 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload)
+    sources = [(s.watcher.source, s.synced) for s in app.supervisors]
+    ready = asyncio.create_task(notify_when_synced(notifier, sources, app.state.listeners))
     await stop.wait()
     log.info("shutting down")
+    notifier.stopping()
+    ready.cancel()
     await app.stop()
+    notifier.close()
     return 0

@@ -27,6 +27,7 @@ from dnsd.parsers import (
     parse_ip,
     parse_readable_file,
     parse_upstream,
+    parse_user,
 )
 from registry import UnhealthyPolicy
 
@@ -67,6 +68,7 @@ class Config:
     tcp_max_connections: int = 256
     max_udp_size: int = 1232
     event_loop: str = "auto"
+    user: str | None = None  # drop to this user after binding (see dnsd.privileges)
 
     @property
     def zone(self) -> str:
@@ -223,6 +225,12 @@ FLAGS: tuple[Flag, ...] = (
         choice("auto", "asyncio", "uvloop"),
         "event loop: auto (uvloop when installed), asyncio or uvloop",
     ),
+    Flag(
+        "--user",
+        "user",
+        parse_user,
+        "as root: drop to this user (name or uid) after binding, keeping the Docker socket's group",
+    ),
 )
 
 SPECIAL = {"dns_listen": AUTO, "http_listen": "off"}
@@ -323,3 +331,9 @@ def client_api_url(environ: Mapping[str, str] | None = None) -> str:
     """The HTTP API client commands talk to: env DNSD_API, else the default listen address."""
     environ = os.environ if environ is None else environ
     return environ.get("DNSD_API") or DEFAULT_API_URL
+
+
+def notify_socket(environ: Mapping[str, str] | None = None) -> str | None:
+    """systemd's NOTIFY_SOCKET (a path or an '@abstract' name), or None when not under systemd."""
+    environ = os.environ if environ is None else environ
+    return environ.get("NOTIFY_SOCKET") or None

@@ -1,12 +1,14 @@
 """Value parsers for settings: text in, a typed value out, or ValueError naming what is accepted.
 
 Pure functions used by `dnsd.config`'s flag table (and by the CLI client for
-addresses). No environment, no I/O except checking that a named file can be opened.
+addresses). No environment, no I/O except checking that a named file can be opened and that a named
+user exists.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import pwd
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -91,6 +93,15 @@ def parse_ip(text: str) -> str:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
         raise ValueError("expected an IPv4 or IPv6 address") from None
+
+
+def parse_user(text: str) -> str:
+    """A user on this host, by name or numeric uid (checked against the password database)."""
+    try:
+        entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+    except (KeyError, OverflowError):
+        raise ValueError("expected the name or uid of a user on this host") from None
+    return entry.pw_name
 
 
 def parse_upstream(text: str) -> HostPort:

@@ -84,16 +84,21 @@ def dnsd_serve(
     host: str = "127.0.0.1",
     http: bool = False,
     env: dict[str, str] | None = None,
+    port: int | None = None,
+    wrapper: Sequence[str] = (),
 ) -> Iterator[Served]:
     """Run `dnsd serve ARGS --dns-listen HOST:PORT` until the block ends (SIGTERM, then kill).
 
     Without `--upstream` in ARGS the upstream is a free loopback port (nothing answers), so
     dnsd never falls back to /etc/resolv.conf: no test query leaves the machine.
+    PORT picks the DNS port (default: a free one); WRAPPER is put before the command
+    (e.g. `setpriv ...`).
     """
-    port = free_port(host)
+    port = free_port(host) if port is None else port
     http_port = free_port() if http else None
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     argv = [
+        *wrapper,
         sys.executable,
         "-m",
         "dnsd",

@@ -4,13 +4,15 @@ Format: `ADDRESS NAME [NAME...]` per line, `#` starts a comment. A name on
 several lines gets all those addresses, in rotation. A single-label name, or a
 name under the zone (`web.docker`), is relative to the zone; any other dotted
 name is absolute (`db.internal` answers as `db.internal.`). The file is polled
-for changes and every change is sent as one `Resync` of the file's source.
+for changes and every change is sent as one `Resync` of the file's source;
+`reload()` (dnsd calls it on SIGHUP) re-reads it at once, changed or not.
 Parsing is pure (`parse_records`); only `RecordsFile.watch` touches the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -85,12 +87,18 @@ class RecordsFile:
         self.zone = zone
         self.poll = poll
         self.source = f"file:{path}"
+        self._reload = asyncio.Event()
+
+    def reload(self) -> None:
+        """Re-read the file now, even if its size, mtime and inode look unchanged."""
+        self._reload.set()
 
     async def watch(self) -> AsyncIterator[Event]:
         seen: tuple[int, int, int] | None = None
         while True:
             stamp = await asyncio.to_thread(self._stamp)
-            if stamp != seen:
+            if stamp != seen or self._reload.is_set():
+                self._reload.clear()
                 text = await asyncio.to_thread(self.path.read_text, "utf-8", "replace")
                 result = parse_records(text, self.source, self.zone)
                 for error in result.errors:
@@ -98,7 +106,8 @@ class RecordsFile:
                 log.info("%s: loaded %d records", self.path, len(result.endpoints))
                 seen = stamp
                 yield Resync(self.source, result.endpoints)
-            await asyncio.sleep(self.poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload.wait(), self.poll)
 
     def _stamp(self) -> tuple[int, int, int]:
         try:

@@ -91,9 +91,7 @@ def prepare(user: str | None) -> None:
         return
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     if os.geteuid() == 0:
-        for cap in range(_cap_last_cap() + 1):
-            if cap not in NEEDED_UNTIL_DROP:
-                _prctl(PR_CAPBSET_DROP, cap)
+        _empty_bounding_set(keep=NEEDED_UNTIL_DROP)
 
 
 def drop(user: str | None, docker_gids: tuple[int, ...]) -> str:
@@ -116,8 +114,7 @@ def drop(user: str | None, docker_gids: tuple[int, ...]) -> str:
 def become(account: Account) -> None:
     """As root: bounding set emptied, groups, gid and uid switched, no way back."""
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    for cap in range(_cap_last_cap() + 1):
-        _prctl(PR_CAPBSET_DROP, cap)
+    _empty_bounding_set(keep=frozenset())
     os.setgroups(list(account.groups))
     os.setresgid(account.gid, account.gid, account.gid)
     os.setresuid(account.uid, account.uid, account.uid)
@@ -127,6 +124,16 @@ def become(account: Account) -> None:
     except PermissionError:
         return
     raise PrivilegeError(f"--user {account.name}: setuid(0) still works after dropping; stopping")
+
+
+def _empty_bounding_set(keep: frozenset[int]) -> None:
+    """Drop every capability but `keep` from the bounding set (needs CAP_SETPCAP)."""
+    try:
+        for cap in range(_cap_last_cap() + 1):
+            if cap not in keep:
+                _prctl(PR_CAPBSET_DROP, cap)
+    except PrivilegeError as exc:  # e.g. a container started with --cap-drop SETPCAP
+        log.warning("cannot empty the capability bounding set (%s); no_new_privs still holds", exc)
 
 
 def clear_capabilities() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from dnsd import __version__, client
 from dnsd.config import ConfigError, add_serve_arguments, load
+from dnsd.hostdns import add_host_dns_command
 from dnsd.logs import setup_logging
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     serve.set_defaults(func=run_serve)
     client.add_client_commands(commands)
+    add_host_dns_command(commands)
     return parser
 
 

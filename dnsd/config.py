@@ -337,3 +337,13 @@ def notify_socket(environ: Mapping[str, str] | None = None) -> str | None:
     """systemd's NOTIFY_SOCKET (a path or an '@abstract' name), or None when not under systemd."""
     environ = os.environ if environ is None else environ
     return environ.get("NOTIFY_SOCKET") or None
+
+
+def host_dns_domain(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The zone `dnsd host-dns` routes: --domain, else DNSD_DOMAIN (as `serve` reads it)."""
+    environ = os.environ if environ is None else environ
+    raw, where = (
+        (flag, "--domain") if flag else (environ.get("DNSD_DOMAIN") or "docker", "DNSD_DOMAIN")
+    )
+    flag_row = next(f for f in FLAGS if f.field == "domain")
+    return str(_parse_one(flag_row, raw, where))

@@ -107,6 +107,8 @@ def drop(user: str | None, docker_gids: tuple[int, ...]) -> str:
             f"--user {user!r}: dnsd is not running as root (uid {os.geteuid()}), so it cannot "
             "switch users; start it as root, or leave --user out"
         )
+    if not _has_capabilities():
+        return f"running as uid {os.geteuid()} without capabilities"
     clear_capabilities()
     return f"running as uid {os.geteuid()}; all capabilities cleared after binding"
 
@@ -157,6 +159,15 @@ class _CapData(ctypes.Structure):
         ("permitted", ctypes.c_uint32),
         ("inheritable", ctypes.c_uint32),
     ]
+
+
+def _has_capabilities() -> bool:
+    """True if this thread holds any capability (ambient ones are also permitted)."""
+    header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc().capget(ctypes.byref(header), data) != 0:
+        return True  # cannot tell: clear them to be safe
+    return any(d.effective or d.permitted or d.inheritable for d in data)  # ambient ⊆ these
 
 
 def _libc() -> ctypes.CDLL:

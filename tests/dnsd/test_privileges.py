@@ -19,6 +19,7 @@ import dns.rcode
 import pytest
 
 from dnsd.config import ConfigError, parse_serve_args
+from dnsd.privileges import PrivilegeError, account_for, socket_gid
 from tests.docker_support import DockerLab, ip_on, lab, test_image
 
 __all__ = ["lab", "test_image"]  # fixtures: the real Docker engine
@@ -173,3 +174,31 @@ def test_unknown_user_is_a_one_line_config_error() -> None:
     )
     with pytest.raises(ConfigError, match="DNSD_USER"):
         parse_serve_args([], {"DNSD_USER": "no-such-user-dnsd"})
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("tcp://127.0.0.1:2375", ()),
+        ("ssh://user@host", ()),
+        ("unix:///nonexistent/docker.sock", ()),
+    ],
+)
+def test_socket_group_only_for_a_unix_socket_that_exists(url: str, expected: tuple[int]) -> None:
+    assert socket_gid(url) == expected
+
+
+def test_socket_group_of_a_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+        assert socket_gid(f"unix://{path}") == (os.stat(path).st_gid,)
+
+
+def test_account_keeps_the_users_groups_and_adds_the_socket_group() -> None:
+    account = account_for(NOBODY, (4242,))
+    assert (account.name, account.uid, account.gid) == ("nobody", 65534, 65534)
+    assert account.groups == (4242, 65534)
+    assert account_for("65534") == account_for(NOBODY)
+    with pytest.raises(PrivilegeError, match="no such user"):
+        account_for("no-such-user-dnsd")

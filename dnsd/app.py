@@ -197,6 +197,7 @@ async def serve(config: Config) -> int:
     except (OSError, privileges.PrivilegeError) as exc:
         log.error("%s", exc)
         await app.stop()
+        notifier.close()
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

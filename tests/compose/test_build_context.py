@@ -67,3 +67,24 @@ def test_build_context_excludes_venv_git_and_caches() -> None:
     for source in re.findall(r"^COPY (.+) \S+$", DOCKERFILE.read_text(), re.M):
         for path in source.split():
             assert path in sent, f"the context lacks {path}, which the Dockerfile copies"
+
+
+def test_docker_sdk_context_is_the_same_allowlist() -> None:
+    """docker-compose 1.29 builds its context tarball with the Docker SDK's exclude_paths."""
+    from docker.utils.build import exclude_paths
+
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    included = set(exclude_paths(str(ROOT), patterns))
+    tops = {path.split("/", 1)[0] for path in included}
+    assert tops == {
+        ".dockerignore",
+        "README.md",
+        "compose",
+        "dnsd",
+        "pyproject.toml",
+        "registry",
+        "watchers",
+    }
+    assert {p for p in included if p.startswith("compose/")} == {"compose/entrypoint.sh"}
+    assert not [p for p in included if "__pycache__" in p or p.endswith(".pyc")]

@@ -4,6 +4,7 @@ One job: tie the facts (`host`), the resolvectl steps (`resolved`) and the expla
 (`advice`) into the three actions, print what is in effect, and return the exit status:
 0 done / in effect, 3 (status only) not in effect, 1 failed or impossible here. ROOT and
 the command runner are parameters so tests use a temporary directory and a recorder.
+It must not run resolvectl itself (`resolved` does) nor read files (`host` does).
 """
 
 from __future__ import annotations

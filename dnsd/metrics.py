@@ -56,6 +56,7 @@ class Metrics:
     cache_hits: int = 0
     cache_misses: int = 0
     dropped_packets: int = 0
+    forward_refused: int = 0  # SERVFAIL at once: the in-flight cap was reached
 
     def count_query(self, qtype: str, rcode: str, source: str, n: int = 1) -> None:
         self.queries[(qtype, rcode, source)] += n

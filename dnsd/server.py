@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from dnslib import RCODE, DNSRecord
@@ -43,7 +43,8 @@ class ForwardHandler(Protocol):
 
     def cached_reply(self, query: bytes) -> bytes | None: ...  # cache hit with the query's ID
 
-    async def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> bytes | None: ...
+    # Called when the query arrives (its deadline starts then); awaited in a task.
+    def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> Awaitable[bytes | None]: ...
 
 
 class BindError(OSError):
@@ -198,7 +199,8 @@ class DnsServer:
         udp: bool,
     ) -> asyncio.Task[None]:
         """Forward a query the cache could not answer (ACL already checked)."""
-        coro = self._upstream(forwarder, decision, query, client_ip, send, udp)
+        pending = forwarder.forward(query, client_ip, not udp)  # now: the deadline starts here
+        coro = self._upstream(pending, decision, query, client_ip, send, udp)
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -206,7 +208,7 @@ class DnsServer:
 
     async def _upstream(
         self,
-        forwarder: ForwardHandler,
+        pending: Awaitable[bytes | None],
         decision: Forward,
         query: bytes,
         client_ip: str,
@@ -215,7 +217,7 @@ class DnsServer:
     ) -> None:
         started = time.perf_counter()
         try:
-            reply = await forwarder.forward(query, client_ip, not udp)
+            reply = await pending
         except Exception as exc:  # the forwarder's bug must not kill the server
             self.log_error("forwarding a query failed; replied SERVFAIL", exc)
             reply = error_reply(query, RCODE.SERVFAIL, with_question=True)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BIND_ATTEMPTS = 10
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 ERROR_LOG_INTERVAL = 60.0
+METRIC_MEMO_LIMIT = 1024
 Send = Callable[[bytes], None]
 
 
@@ -304,9 +305,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
         rcode = reply[3] & 0x0F
         metric = self._cache_metrics.get((decision.qtype, rcode))
         if metric is None:
-            metric = self._cache_metrics[(decision.qtype, rcode)] = metric_key(
-                decision.qtype, rcode, "cache"
-            )
+            metric = metric_key(decision.qtype, rcode, "cache")
+            if len(self._cache_metrics) < METRIC_MEMO_LIMIT:  # qtypes are the client's choice
+                self._cache_metrics[(decision.qtype, rcode)] = metric
         self._queries[metric] += 1
         if server.query_log:
             log_query(client_ip, data, rcode, "cache")

@@ -84,6 +84,7 @@ def dnsd_serve(
     host: str = "127.0.0.1",
     http: bool = False,
     env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Iterator[Served]:
     """Run `dnsd serve ARGS --dns-listen HOST:PORT` until the block ends (SIGTERM, then kill).
 
@@ -94,6 +95,7 @@ def dnsd_serve(
     http_port = free_port() if http else None
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     argv = [
+        *prefix,  # e.g. prlimit --nofile=S:H --
         sys.executable,
         "-m",
         "dnsd",

@@ -21,6 +21,7 @@ import pytest
 import uvloop
 from dnslib import RCODE, DNSRecord
 
+from dnsd import prometheus
 from dnsd.config import Config
 from dnsd.forward import Forwarder
 from dnsd.metrics import Metrics
@@ -107,6 +108,7 @@ def test_beyond_the_cap_servfail_comes_at_once_and_is_counted(loop_name: str) ->
         reply = over.result()
         assert (rcode(reply), reply[:2]) == (RCODE.SERVFAIL, b"\x00\x4d")  # type: ignore[index]
         assert metrics.forward_refused == 1
+        assert "dnsd_forward_refused_total 1" in prometheus.render_metrics(metrics)
         assert fwd.stats()["in_flight"] == 4
         assert not any(w.done() for w in waiting)
         await fwd.close()

@@ -98,6 +98,25 @@ class DockerWatcher:
             _close_quietly(stream)
             _close_quietly(client)
 
+    async def probe(self) -> bool:
+        """A cheap check that the engine answers: GET /_ping on a unix socket (200), or a TCP
+        connect for tcp:// URLs (TLS is left to the real reconnect). No thread, no SDK."""
+        url = self.display_url
+        writer: asyncio.StreamWriter | None = None
+        try:
+            if url.startswith("unix://"):
+                reader, writer = await asyncio.open_unix_connection(url.removeprefix("unix://"))
+                writer.write(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                return (await reader.readline()).split(b" ")[1:2] == [b"200"]
+            host, _, port = url.split("://", 1)[-1].rstrip("/").rpartition(":")
+            reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+
     # -- engine calls (run in threads) -----------------------------------------
     def _connect(self) -> Any:
         kwargs = {"base_url": self.url} if self.url else _env_kwargs()

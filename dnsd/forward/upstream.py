@@ -10,7 +10,6 @@ closed on every path. It must not choose upstreams, retry, cache or build messag
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import Callable
 
@@ -62,18 +61,30 @@ async def exchange_tcp(
     """Send `packet` over a new TCP connection and return the reply.
 
     Raises TimeoutError, OSError, EOFError (connection closed early) or
-    SpoofedReply.
+    SpoofedReply. Like the UDP exchange, the socket is ours and closed on every path.
     """
-    async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(*upstream)
-        try:
-            writer.write(len(packet).to_bytes(2, "big") + packet)
-            size = int.from_bytes(await reader.readexactly(2), "big")
-            reply = await reader.readexactly(size)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in upstream[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, upstream)
+            await loop.sock_sendall(sock, len(packet).to_bytes(2, "big") + packet)
+            size = int.from_bytes(await _read_exactly(loop, sock, 2), "big")
+            reply = await _read_exactly(loop, sock, size)
+    finally:
+        sock.close()
     if not reply_matches(reply, qid, question):
         raise SpoofedReply(f"reply from {upstream[0]}:{upstream[1]} does not match the query")
     return reply
+
+
+async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await loop.sock_recv(sock, size - len(data))
+        if not chunk:
+            raise EOFError("the upstream closed the connection early")
+        data += chunk
+    return data

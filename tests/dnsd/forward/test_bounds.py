@@ -71,10 +71,12 @@ def test_every_upstream_socket_is_closed_on_every_path(loop_name: str) -> None:
             await stub(delay=0.15),
             await stub(truncate_udp=True),
         )
+        slow_tcp = await stub(truncate_udp=True, tcp_delay=0.3)  # TCP retry times out
         closed = await stub()
         await closed.close()  # ICMP port unreachable: an error path
-        stubs = [silent, late, truncating]
-        upstreams = [silent.address, late.address, closed.address, truncating.address]
+        stubs = [silent, late, truncating, slow_tcp]
+        upstreams = [silent.address, late.address, closed.address, slow_tcp.address,
+                     truncating.address]  # fmt: skip
         fwd = Forwarder(upstreams, Metrics(), timeout=0.05, deadline=0.4, cache_size=0,
                         max_in_flight=1000)  # fmt: skip
         baseline = descriptors()

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 STATE = web.AppKey("state", ServerState)
 BOUNDS = web.AppKey("bounds", HttpBounds)
 API_SOURCE = "api"
+MAX_FILTER = 255
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -69,10 +70,11 @@ def _state(request: web.Request) -> ServerState:
 
 
 def _filters(request: web.Request) -> explain.Filters:
-    query = request.query
-    return explain.Filters(
-        query.get("name", ""), query.get("container", ""), query.get("network", "")
-    )
+    """The list filters; each at most 255 characters (a DNS name's length), else 400."""
+    values = [request.query.get(key, "") for key in ("name", "container", "network")]
+    if any(len(value) > MAX_FILTER for value in values):
+        raise web.HTTPBadRequest(reason=f"filters are at most {MAX_FILTER} characters")
+    return explain.Filters(*values)
 
 
 async def health(request: web.Request) -> web.Response:

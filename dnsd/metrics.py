@@ -28,6 +28,7 @@ def rcode_label(rcode: int) -> str:
     """The rcode's name (NOERROR ... NOTZONE, BADVERS), else 'other'."""
     return _RCODE_NAMES.get(rcode, OTHER)
 
+
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001,
     0.00025,

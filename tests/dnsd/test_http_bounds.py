@@ -4,6 +4,7 @@ slow and idle connections, connection count), against a real server on loopback.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 from collections.abc import AsyncIterator
 
@@ -129,3 +130,16 @@ async def test_many_idle_connections_do_not_shut_out_a_new_client() -> None:
             writer.close()
     finally:
         await runner.cleanup()
+
+
+async def test_list_filters_are_bounded(api: tuple[str, int]) -> None:
+    long = (
+        b"GET /v1/records?name=" + b"a" * 256 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert status(await request(api, long)) == 400
+    cached = fnmatch._compile_pattern.cache_info().currsize  # type: ignore[attr-defined]
+    for i in range(50):  # unique globs must not pile up in fnmatch's 32,768-entry cache
+        line = f"GET /v1/records?name=*{i}*{'?' * 200} HTTP/1.1\r\n"
+        raw = line.encode() + b"Host: x\r\nConnection: close\r\n\r\n"
+        assert status(await request(api, raw)) == 200
+    assert fnmatch._compile_pattern.cache_info().currsize == cached  # type: ignore[attr-defined]

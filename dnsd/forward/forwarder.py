@@ -2,8 +2,9 @@
 
 Implements the core's ForwardHandler seam (`allows`, `cached_reply`,
 `forward`): ACL check, cache, coalescing of identical in-flight queries,
-upstream order by health, UDP with TCP retry on TC, one absolute deadline,
-SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
+upstream order by health, UDP with TCP retry on TC, one absolute deadline per
+query from its arrival, a cap on queries in flight (SERVFAIL at once beyond
+it), SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
 It must not listen on sockets, truncate for UDP clients (the core does), or
 import the DNS core.
 """

@@ -198,9 +198,14 @@ class DnsServer:
         client_ip: str,
         send: Send,
         udp: bool,
-    ) -> asyncio.Task[None]:
-        """Forward a query the cache could not answer (ACL already checked)."""
+    ) -> asyncio.Task[None] | None:
+        """Forward a query the cache could not answer (ACL already checked); a task unless the
+        forwarder decided at once (e.g. SERVFAIL beyond its in-flight cap), then sent here."""
         pending = forwarder.forward(query, client_ip, not udp)  # now: the deadline starts here
+        if isinstance(pending, asyncio.Future) and pending.done() and not pending.cancelled():
+            if pending.exception() is None and (reply := pending.result()) is not None:
+                self._send_forwarded(reply, decision, query, client_ip, send, udp, "upstream")
+                return None
         coro = self._upstream(pending, decision, query, client_ip, send, udp)
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

@@ -131,7 +131,10 @@ async def test_resync_within_a_second_of_the_engine_returning(
     for name in (keep, doomed):
         engine.docker("run", "-d", "--network", "host", "--name", name, IMAGE, "sleep", "600")
     doomed_pid = int(engine.docker("inspect", "-f", "{{.State.Pid}}", doomed))
-    names = lambda: set(store.snapshot.names())  # noqa: E731
+
+    def names() -> set[str]:
+        return set(store.snapshot.names())
+
     await eventually(lambda: {keep, doomed} <= names(), "both containers resolve", timeout=30)
 
     await asyncio.to_thread(engine.stop)

@@ -202,10 +202,10 @@ class DnsServer:
         """Forward a query the cache could not answer (ACL already checked); a task unless the
         forwarder decided at once (e.g. SERVFAIL beyond its in-flight cap), then sent here."""
         pending = forwarder.forward(query, client_ip, not udp)  # now: the deadline starts here
-        if isinstance(pending, asyncio.Future) and pending.done() and not pending.cancelled():
-            if pending.exception() is None and (reply := pending.result()) is not None:
-                self._send_forwarded(reply, decision, query, client_ip, send, udp, "upstream")
-                return None
+        reply = _settled(pending)
+        if reply is not None:
+            self._send_forwarded(reply, decision, query, client_ip, send, udp, "upstream")
+            return None
         coro = self._upstream(pending, decision, query, client_ip, send, udp)
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -333,6 +333,13 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors for earlier replies: nothing to do
+
+
+def _settled(pending: Awaitable[bytes | None]) -> bytes | None:
+    """The reply of a future that already holds one, else None."""
+    if not isinstance(pending, asyncio.Future) or not pending.done() or pending.cancelled():
+        return None
+    return pending.result() if pending.exception() is None else None
 
 
 def log_query(client_ip: str, query: bytes, rcode: int, source: str) -> None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from registry import Event, Resync, Store
 from tests.docker_support import eventually
 from watchers.base import Supervisor, WatcherState
+from watchers.docker_watcher import DockerWatcher
 
 
 class FlakySource:
@@ -67,3 +71,28 @@ async def test_a_source_that_is_up_but_failing_waits_out_its_backoff() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("status_line", "expected"),
+    [(b"HTTP/1.1 200 OK\r\n", True), (b"HTTP/1.1 500 Internal Server Error\r\n", False)],
+)
+async def test_docker_probe_asks_the_socket_for_ping(
+    tmp_path: Path, status_line: bytes, expected: bool
+) -> None:
+    async def engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(status_line + b"Content-Length: 2\r\n\r\nOK")
+        writer.close()
+
+    path = tmp_path / "engine.sock"
+    server = await asyncio.start_unix_server(engine, str(path))
+    try:
+        assert await DockerWatcher(url=f"unix://{path}").probe() is expected
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("url", ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:1"])
+async def test_docker_probe_of_a_missing_engine_is_false(url: str) -> None:
+    assert await DockerWatcher(url=url).probe() is False

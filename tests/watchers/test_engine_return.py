@@ -2,8 +2,9 @@
 during which a container died, dnsd resyncs within about a second of the engine answering.
 
 A PRIVATE second dockerd (own socket, data-root, exec-root, pidfile, containerd namespace;
-no bridge, no iptables) is stopped and started, so the shared engine is never touched. The
-containers use host networking (no bridge exists) and get the watcher's --host-ip address.
+a bridge of its own, no iptables) is stopped and started, so the shared engine is never touched.
+Not `--bridge none`: that makes dockerd delete the host's `docker0`, the shared engine's default
+bridge. The containers use host networking and get the watcher's --host-ip address.
 Whatever happens, the fixture removes the containers and stops the daemon.
 """
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.docker
 RUN = Path("/run/dnsd-hardfwd")
 SOCKET, PIDFILE, CONFIG = RUN / "docker.sock", RUN / "docker.pid", RUN / "daemon.json"
 URL = f"unix://{SOCKET}"
+BRIDGE, BRIDGE_CIDR = "dnsd-hf0", "10.213.77.1/24"  # the private engine's own bridge
 OUTAGE = 35.0  # longer than the old 30 s reconnect backoff cap
 
 
@@ -49,11 +51,12 @@ class PrivateEngine:
 
     def start(self) -> None:
         RUN.mkdir(parents=True, exist_ok=True)
+        _ensure_bridge()
         CONFIG.write_text("{}\n")
         argv = [
             "dockerd", "-H", URL, "--data-root", "/var/lib/dnsd-hardfwd",
             "--exec-root", str(RUN / "exec"), "--pidfile", str(PIDFILE),
-            "--config-file", str(CONFIG), "--bridge", "none", "--iptables=false",
+            "--config-file", str(CONFIG), "--bridge", BRIDGE, "--iptables=false",
             "--live-restore", "--containerd-namespace", "dnsd-hardfwd",
             "--containerd-plugins-namespace", "dnsd-hardfwd-plugins",
         ]  # fmt: skip
@@ -95,6 +98,19 @@ class PrivateEngine:
                 self.docker("rm", "-f", *ids, check=False)
         finally:
             self.stop()
+            subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+
+
+def _ensure_bridge() -> None:
+    """Create the private engine's bridge (once); dockerd only uses it."""
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
+        return
+    for argv in (
+        ["ip", "link", "add", BRIDGE, "type", "bridge"],
+        ["ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE],
+        ["ip", "link", "set", BRIDGE, "up"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
 
 
 @pytest.fixture

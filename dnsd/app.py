@@ -21,7 +21,10 @@ from aiohttp import web
 from dnsd import privileges
 from dnsd.config import Config, notify_socket
 from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
+from dnsd.forward import budget as budget_plan
+from dnsd.forward.admission import default_cap
 from dnsd.http_api import start_http
+from dnsd.http_bounds import HTTP_MAX_CONNECTIONS
 from dnsd.logs import log_registry_changes
 from dnsd.metrics import Metrics
 from dnsd.parsers import HostPort
@@ -81,6 +84,7 @@ def build_forwarder(
     else:
         upstreams = default_upstreams(read_resolv_conf(), listen)
     docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+    budget = descriptor_budget(config, len(upstreams), len(listen), len(watchers))
     forwarder = Forwarder(
         upstreams,
         metrics,
@@ -92,6 +96,7 @@ def build_forwarder(
         allow=config.allow_recursion,
         dynamic_allow=docker.subnets if docker and config.allow_recursion is None else None,
         own_addresses=listen,
+        max_in_flight=budget.cap,
     )
     if forwarder.upstreams:
         log.info(
@@ -104,6 +109,30 @@ def build_forwarder(
             config.zone,
         )
     return forwarder
+
+
+def descriptor_budget(
+    config: Config, upstreams: int, listen: int, watchers: int
+) -> budget_plan.Budget:
+    """Raise the open-files limit and size the in-flight cap so the rest keeps descriptors."""
+    soft_before, soft = budget_plan.raise_open_files_limit()
+    reserved = budget_plan.reserved_descriptors(
+        listen, config.tcp_max_connections, HTTP_MAX_CONNECTIONS, watchers
+    )
+    wanted = config.forward_max_in_flight or default_cap(upstreams)
+    budget = budget_plan.plan(wanted, soft_before, soft, reserved)
+    log.info(
+        "open files: limit %d (was %d), %d kept for listeners, TCP, HTTP and watchers; "
+        "forwarding at most %d queries at once",
+        soft, soft_before, reserved, budget.cap,
+    )  # fmt: skip
+    if budget.lowered:
+        log.warning(
+            "the open-files limit %d leaves room for only %d forwarded queries in flight "
+            "(--forward-max-in-flight wants %d); raise the hard limit (ulimit -Hn, LimitNOFILE=)",
+            soft, budget.cap, wanted,
+        )  # fmt: skip
+    return budget
 
 
 class App:

@@ -55,6 +55,7 @@ class Config:
     upstreams: tuple[HostPort, ...] | None = None  # None means /etc/resolv.conf
     upstream_timeout: float = 1.0
     forward_deadline: float = 3.0
+    forward_max_in_flight: int | None = None  # None means auto: 150 per upstream, fit to fds
     cache_size: int = 10_000
     cache_max_ttl: int = 3600
     serve_stale: bool = False
@@ -161,6 +162,13 @@ FLAGS: tuple[Flag, ...] = (
         "overall deadline for a forwarded query in seconds (default 3)",
     ),
     Flag(
+        "--forward-max-in-flight",
+        "forward_max_in_flight",
+        int_in_range(1, 1_000_000),
+        "forwarded queries that may wait for upstreams at once; beyond it SERVFAIL at once "
+        "(default auto: 150 per upstream, lowered to fit the open-files limit)",
+    ),
+    Flag(
         "--cache-size",
         "cache_size",
         int_in_range(0, 10_000_000),
@@ -233,7 +241,7 @@ FLAGS: tuple[Flag, ...] = (
     ),
 )
 
-SPECIAL = {"dns_listen": AUTO, "http_listen": "off"}
+SPECIAL = {"dns_listen": AUTO, "http_listen": "off", "forward_max_in_flight": AUTO}
 
 
 def env_name(flag: Flag) -> str:

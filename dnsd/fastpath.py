@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import cycle
 
-from dnslib import QTYPE, RCODE
-
 from dnsd.answer import ZoneSettings
+from dnsd.metrics import OTHER, qtype_label, rcode_label
 from dnsd.wire import RD, Decision, Forward, Query, Reply, parse_query, respond, servfail
 from registry import Event, Snapshot, Store
 
@@ -233,10 +232,14 @@ _METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}
 
 
 def metric_key(qtype: int, rcode: int, source: str) -> MetricKey:
-    """(qtype name, rcode name, source), memoised so counting costs one dict update."""
+    """(qtype label, rcode label, source), memoised so counting costs one dict update.
+
+    Labels come from fixed sets (unknown types and rcodes are 'other'), and only known
+    types are memoised, so neither the series nor this memo grow with what clients send.
+    """
     found = _METRIC_KEYS.get((qtype, rcode, source))
     if found is None:
-        qname = QTYPE.get(qtype, f"TYPE{qtype}")
-        rname = RCODE.get(rcode, "BADVERS" if rcode == 16 else f"RCODE{rcode}")
-        found = _METRIC_KEYS[(qtype, rcode, source)] = (str(qname), str(rname), source)
+        found = (qtype_label(qtype), rcode_label(rcode), source)
+        if found[0] != OTHER:
+            _METRIC_KEYS[(qtype, rcode, source)] = found
     return found

@@ -9,6 +9,7 @@ answer DNS or know about Docker.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -20,13 +21,16 @@ from typing import Any
 from aiohttp import web
 
 from dnsd import __version__, explain, prometheus
+from dnsd.http_bounds import HttpBounds, limit_connections
 from dnsd.state import ServerState
 from registry import Address, Endpoint, NameClaim, Origin, Port, Remove, Upsert
 
 log = logging.getLogger(__name__)
 
 STATE = web.AppKey("state", ServerState)
+BOUNDS = web.AppKey("bounds", HttpBounds)
 API_SOURCE = "api"
+MAX_FILTER = 255
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -66,10 +70,11 @@ def _state(request: web.Request) -> ServerState:
 
 
 def _filters(request: web.Request) -> explain.Filters:
-    query = request.query
-    return explain.Filters(
-        query.get("name", ""), query.get("container", ""), query.get("network", "")
-    )
+    """The list filters; each at most 255 characters (a DNS name's length), else 400."""
+    values = [request.query.get(key, "") for key in ("name", "container", "network")]
+    if any(len(value) > MAX_FILTER for value in values):
+        raise web.HTTPBadRequest(reason=f"filters are at most {MAX_FILTER} characters")
+    return explain.Filters(*values)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -146,8 +151,13 @@ def parse_port(item: object) -> Port:
     return Port(item["port"], proto, label)
 
 
-def static_endpoint(key: str, body: object) -> Endpoint:
+def _static_count(state: ServerState) -> int:
+    return sum(1 for source, _ in state.store.snapshot.endpoints if source == API_SOURCE)
+
+
+def static_endpoint(key: str, body: object, bounds: HttpBounds | None = None) -> Endpoint:
     """Validate a PUT body and build the endpoint; raises ValueError with the user's mistake."""
+    bounds = bounds or HttpBounds()
     if not isinstance(body, dict):
         raise ValueError('expected a JSON object like {"addresses": ["10.1.2.3"]}')
     unknown = set(body) - {"addresses", "ports"}
@@ -160,13 +170,15 @@ def static_endpoint(key: str, body: object) -> Endpoint:
     addresses = body.get("addresses")
     if not isinstance(addresses, list) or not addresses:
         raise ValueError('"addresses" must be a non-empty list of IP addresses')
+    if len(addresses) > bounds.max_addresses:
+        raise ValueError(f'"addresses": at most {bounds.max_addresses} per record')
     try:
         ips = [str(ipaddress.ip_address(str(a))) for a in addresses]
     except ValueError as exc:
         raise ValueError(f'"addresses": {exc}') from None
     ports = body.get("ports", [])
-    if not isinstance(ports, list):
-        raise ValueError('"ports" must be a list')
+    if not isinstance(ports, list) or len(ports) > bounds.max_ports:
+        raise ValueError(f'"ports" must be a list of at most {bounds.max_ports}')
     return Endpoint(
         source=API_SOURCE,
         id=key,
@@ -194,17 +206,22 @@ def _unauthorized() -> web.Response:
 async def put_static(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _unauthorized()
-    state = _state(request)
+    state, bounds = _state(request), request.app[BOUNDS]
     try:
-        body = await request.json()
+        async with asyncio.timeout(bounds.body_seconds):
+            body = await request.json()
+    except TimeoutError:
+        return error(408, f"the body did not arrive within {bounds.body_seconds:g}s")
     except ValueError:
         return error(400, "the body is not valid JSON")
     try:
         key = static_key(request.match_info["name"], state.config.zone)
-        endpoint = static_endpoint(key, body)
+        endpoint = static_endpoint(key, body, bounds)
     except ValueError as exc:
         return error(400, str(exc))
     existed = endpoint.ref in state.store.snapshot.endpoints
+    if not existed and _static_count(state) >= bounds.max_static_records:
+        return error(507, f"{bounds.max_static_records} manual records exist; delete some first")
     state.store.apply(Upsert(endpoint))
     view = explain.record_view(state.store.snapshot, key, state.config.zone, state.config.unhealthy)
     return reply(view, 200 if existed else 201)
@@ -228,10 +245,12 @@ async def delete_static(request: web.Request) -> web.Response:
 # -- assembly ------------------------------------------------------------------
 
 
-def build_app(state: ServerState) -> web.Application:
+def build_app(state: ServerState, bounds: HttpBounds | None = None) -> web.Application:
     """The aiohttp application; PUT/DELETE /v1/static exist only when a token is set."""
-    app = web.Application(middlewares=[json_errors])
+    bounds = bounds or HttpBounds()
+    app = web.Application(middlewares=[json_errors], client_max_size=bounds.max_body)
     app[STATE] = state
+    app[BOUNDS] = bounds
     app.router.add_get("/health", health, allow_head=False)
     app.router.add_get("/ready", ready, allow_head=False)
     app.router.add_get("/v1/records", records, allow_head=False)
@@ -258,13 +277,20 @@ def exposure_warning(host: str, token: str | None) -> str | None:
     )
 
 
-async def start_http(state: ServerState, host: str, port: int) -> tuple[web.AppRunner, list[str]]:
+async def start_http(
+    state: ServerState, host: str, port: int, bounds: HttpBounds | None = None
+) -> tuple[web.AppRunner, list[str]]:
     """Serve the API on host:port (0 = any free port); returns the runner and bound addresses."""
     warning = exposure_warning(host, state.config.api_token)
     if warning:
         log.warning("%s", warning)
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+    bounds = bounds or HttpBounds()
+    runner = web.AppRunner(
+        build_app(state, bounds), access_log=None, handle_signals=False, **bounds.runner_options()
+    )
     await runner.setup()
+    assert runner.server is not None
+    limit_connections(runner.server, bounds.max_connections)
     site = web.TCPSite(runner, host, port)
     try:
         await site.start()

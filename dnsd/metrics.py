@@ -1,7 +1,9 @@
 """Counters the whole process shares; rendering to Prometheus text lives in the HTTP API.
 
 Counting must cost nanoseconds: plain dict and int updates on the event loop
-thread, no locks, no I/O.
+thread, no locks, no I/O. Every label a client can influence comes from a
+fixed set (`qtype_label`, `rcode_label`), so the number of series is bounded
+whatever clients send.
 """
 
 from __future__ import annotations
@@ -9,6 +11,23 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from dataclasses import dataclass, field
+
+from dnslib import QTYPE, RCODE
+
+OTHER = "other"
+_QTYPE_NAMES: dict[int, str] = {int(k): str(v) for k, v in QTYPE.forward.items()}
+_RCODE_NAMES: dict[int, str] = {int(k): str(v) for k, v in RCODE.forward.items()} | {16: "BADVERS"}
+
+
+def qtype_label(qtype: int) -> str:
+    """The qtype's name when dnslib knows it (A, HTTPS, ...), else 'other'."""
+    return _QTYPE_NAMES.get(qtype, OTHER)
+
+
+def rcode_label(rcode: int) -> str:
+    """The rcode's name (NOERROR ... NOTZONE, BADVERS), else 'other'."""
+    return _RCODE_NAMES.get(rcode, OTHER)
+
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001,
@@ -56,6 +75,7 @@ class Metrics:
     cache_hits: int = 0
     cache_misses: int = 0
     dropped_packets: int = 0
+    forward_refused: int = 0  # SERVFAIL at once: the in-flight cap was reached
 
     def count_query(self, qtype: str, rcode: str, source: str, n: int = 1) -> None:
         self.queries[(qtype, rcode, source)] += n

@@ -124,6 +124,12 @@ def render_metrics(metrics: Metrics) -> list[str]:
             "Packets dropped without a reply (unreadable header, or a response).",
             [({}, metrics.dropped_packets)],
         ),
+        *family(
+            "dnsd_forward_refused_total",
+            "counter",
+            "Forwarded queries answered SERVFAIL at once: --forward-max-in-flight were waiting.",
+            [({}, metrics.forward_refused)],
+        ),
     ]
 
 
@@ -157,6 +163,7 @@ FORWARDER_GAUGES = {
     "upstreams": ("dnsd_upstreams", "Configured upstream resolvers."),
     "upstreams_healthy": ("dnsd_upstreams_healthy", "Upstream resolvers currently usable."),
     "in_flight": ("dnsd_forward_in_flight", "Forwarded queries waiting for an upstream."),
+    "in_flight_limit": ("dnsd_forward_in_flight_limit", "--forward-max-in-flight in force."),
 }
 
 

@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from dnslib import RCODE, DNSRecord
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BIND_ATTEMPTS = 10
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 ERROR_LOG_INTERVAL = 60.0
+METRIC_MEMO_LIMIT = 1024
 Send = Callable[[bytes], None]
 
 
@@ -43,7 +44,8 @@ class ForwardHandler(Protocol):
 
     def cached_reply(self, query: bytes) -> bytes | None: ...  # cache hit with the query's ID
 
-    async def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> bytes | None: ...
+    # Called when the query arrives (its deadline starts then); awaited in a task.
+    def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> Awaitable[bytes | None]: ...
 
 
 class BindError(OSError):
@@ -196,9 +198,15 @@ class DnsServer:
         client_ip: str,
         send: Send,
         udp: bool,
-    ) -> asyncio.Task[None]:
-        """Forward a query the cache could not answer (ACL already checked)."""
-        coro = self._upstream(forwarder, decision, query, client_ip, send, udp)
+    ) -> asyncio.Task[None] | None:
+        """Forward a query the cache could not answer (ACL already checked); a task unless the
+        forwarder decided at once (e.g. SERVFAIL beyond its in-flight cap), then sent here."""
+        pending = forwarder.forward(query, client_ip, not udp)  # now: the deadline starts here
+        reply = _settled(pending)
+        if reply is not None:
+            self._send_forwarded(reply, decision, query, client_ip, send, udp, "upstream")
+            return None
+        coro = self._upstream(pending, decision, query, client_ip, send, udp)
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -206,7 +214,7 @@ class DnsServer:
 
     async def _upstream(
         self,
-        forwarder: ForwardHandler,
+        pending: Awaitable[bytes | None],
         decision: Forward,
         query: bytes,
         client_ip: str,
@@ -215,7 +223,7 @@ class DnsServer:
     ) -> None:
         started = time.perf_counter()
         try:
-            reply = await forwarder.forward(query, client_ip, not udp)
+            reply = await pending
         except Exception as exc:  # the forwarder's bug must not kill the server
             self.log_error("forwarding a query failed; replied SERVFAIL", exc)
             reply = error_reply(query, RCODE.SERVFAIL, with_question=True)
@@ -302,9 +310,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
         rcode = reply[3] & 0x0F
         metric = self._cache_metrics.get((decision.qtype, rcode))
         if metric is None:
-            metric = self._cache_metrics[(decision.qtype, rcode)] = metric_key(
-                decision.qtype, rcode, "cache"
-            )
+            metric = metric_key(decision.qtype, rcode, "cache")
+            if len(self._cache_metrics) < METRIC_MEMO_LIMIT:  # qtypes are the client's choice
+                self._cache_metrics[(decision.qtype, rcode)] = metric
         self._queries[metric] += 1
         if server.query_log:
             log_query(client_ip, data, rcode, "cache")
@@ -325,6 +333,13 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors for earlier replies: nothing to do
+
+
+def _settled(pending: Awaitable[bytes | None]) -> bytes | None:
+    """The reply of a future that already holds one, else None."""
+    if not isinstance(pending, asyncio.Future) or not pending.done() or pending.cancelled():
+        return None
+    return pending.result() if pending.exception() is None else None
 
 
 def log_query(client_ip: str, query: bytes, rcode: int, source: str) -> None:

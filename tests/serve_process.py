@@ -98,7 +98,7 @@ def dnsd_serve(
     http_port = free_port() if http else None
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     argv = [
-        *wrapper,
+        *wrapper,  # e.g. prlimit --nofile=S:H --, or setpriv ...
         sys.executable,
         "-m",
         "dnsd",

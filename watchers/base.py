@@ -3,8 +3,11 @@
 A watcher's `watch()` yields registry events forever; its first event after
 each (re)connect should be a `Resync` of everything its source owns. The
 supervisor applies events through one callback, restarts a failed watcher
-with capped exponential backoff, and reports its state for /health. Logs only
-here, at the edge.
+with capped exponential backoff, and reports its state for /health. A watcher
+that also has a cheap `probe()` is probed a few times a second while backing
+off, and restarted as soon as its source answers again after having been
+down, so a long outage does not leave stale answers for a whole backoff
+period. Logs only here, at the edge.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -28,6 +31,10 @@ class Watcher(Protocol):
     source: str
 
     def watch(self) -> AsyncIterator[Event]: ...
+
+
+PROBE_INTERVAL = 0.25  # seconds between probes while backing off
+PROBE_TIMEOUT = 1.0
 
 
 class WatcherState(StrEnum):
@@ -61,12 +68,14 @@ class Supervisor:
         apply: Callable[[Event], object],
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        probe_interval: float = PROBE_INTERVAL,
     ) -> None:
         self.watcher = watcher
         self.status = WatcherStatus(source=watcher.source)
         self._apply = apply
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
+        self._probe_interval = probe_interval
         self.synced = asyncio.Event()
 
     async def run(self) -> None:
@@ -84,11 +93,30 @@ class Supervisor:
                     raise
                 except Exception as exc:  # one catch-all per shell
                     self._failed(exc, backoff)
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 self.status.reconnects += 1
         finally:
             self.status.state = WatcherState.STOPPED
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less: until the source answers a probe after failing one."""
+        probe: Callable[[], Awaitable[bool]] | None = getattr(self.watcher, "probe", None)
+        if probe is None:
+            await asyncio.sleep(seconds)
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        seen_down = False
+        while (left := end - loop.time()) > 0:
+            await asyncio.sleep(min(self._probe_interval, left))
+            up = await _answers(probe)
+            if up and seen_down:
+                log.info(
+                    "%s watcher: the source answers again; reconnecting now", self.status.source
+                )
+                return
+            seen_down = seen_down or not up
 
     def _handle(self, event: Event) -> None:
         self._apply(event)
@@ -104,8 +132,17 @@ class Supervisor:
         self.status.state = WatcherState.BACKING_OFF
         self.status.last_error = str(exc) or type(exc).__name__
         log.warning(
-            "%s watcher: %s; answers keep coming from the last known state; retrying in %.1fs",
+            "%s watcher: %s; answers keep coming from the last known state; retrying in %.1fs "
+            "(sooner if it answers a probe)",
             self.watcher.source,
             self.status.last_error,
             backoff,
         )
+
+
+async def _answers(probe: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            return bool(await probe())
+    except Exception:  # a failing probe just means "not yet"
+        return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
@@ -97,6 +98,34 @@ class DockerWatcher:
         finally:
             _close_quietly(stream)
             _close_quietly(client)
+
+    async def probe(self) -> bool:
+        """A cheap check that the engine answers: GET /_ping on a unix socket (200), or a TCP
+        connect for tcp:// URLs (TLS is left to the real reconnect). No thread, no SDK; the
+        socket is ours and closed on every path (the supervisor cancels a slow probe)."""
+        url = self.display_url
+        loop = asyncio.get_running_loop()
+        try:
+            if url.startswith("unix://"):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                address: Any = url.removeprefix("unix://")
+            else:
+                host, _, port = url.split("://", 1)[-1].rstrip("/").rpartition(":")
+                address = (host.strip("[]"), int(port))
+                sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+        except (OSError, ValueError):
+            return False
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            if sock.family != socket.AF_UNIX:
+                return True
+            await loop.sock_sendall(sock, b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return (await loop.sock_recv(sock, 64)).split(b" ")[1:2] == [b"200"]
+        except OSError:
+            return False
+        finally:
+            sock.close()
 
     # -- engine calls (run in threads) -----------------------------------------
     def _connect(self) -> Any:

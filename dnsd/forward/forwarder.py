@@ -2,8 +2,9 @@
 
 Implements the core's ForwardHandler seam (`allows`, `cached_reply`,
 `forward`): ACL check, cache, coalescing of identical in-flight queries,
-upstream order by health, UDP with TCP retry on TC, one absolute deadline,
-SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
+upstream order by health, UDP with TCP retry on TC, one absolute deadline per
+query from its arrival, a cap on queries in flight (SERVFAIL at once beyond
+it), SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
 It must not listen on sockets, truncate for UDP clients (the core does), or
 import the DNS core.
 """
@@ -13,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from dnsd.forward.acl import RecursionAcl, default_allow
+from dnsd.forward.admission import Admission, default_cap
+from dnsd.forward.attempt import Attempts
 from dnsd.forward.cache import ReplyCache
+from dnsd.forward.deadline import settled, wait_until
 from dnsd.forward.message import (
     NOERROR,
     NXDOMAIN,
@@ -31,13 +33,10 @@ from dnsd.forward.message import (
     analyze_reply,
     error_reply,
     for_client,
-    mixed_case,
     parse_query,
-    upstream_query,
 )
-from dnsd.forward.pool import UpstreamPool, UpstreamState
+from dnsd.forward.pool import UpstreamPool
 from dnsd.forward.resolvconf import is_own_address
-from dnsd.forward.upstream import SpoofedReply, exchange_tcp, exchange_udp
 from dnsd.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -76,10 +75,12 @@ class Forwarder:
         allow: Sequence[str] | None = None,
         dynamic_allow: Callable[[], Iterable[str]] | None = None,
         own_addresses: Sequence[HostPort] = (),
+        max_in_flight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         usable = [u for u in upstreams if not is_own_address(u, own_addresses)]
         self._pool = UpstreamPool(usable)
+        self._attempts = Attempts(self._pool, metrics, timeout)
         self._metrics = metrics
         self._timeout = timeout
         self._deadline = deadline
@@ -87,11 +88,11 @@ class Forwarder:
         self._cache = ReplyCache(cache_size, cache_max_ttl, serve_stale=serve_stale, clock=clock)
         self._acl = RecursionAcl(default_allow() if allow is None else allow, dynamic_allow)
         self._inflight: dict[CacheKey, asyncio.Task[bytes]] = {}
-        self._outgoing: Counter[tuple[bytes, int]] = Counter()  # our 0x20 spellings in flight
         self._last_loop_log = -LOOP_LOG_INTERVAL
         self._questions: dict[bytes, Question | None] = {}  # query minus ID -> question
         self._client_forms: dict[bytes, _ClientForm] = {}  # query minus ID -> its cache hit
         self._has_upstreams = bool(self._pool)
+        self._admission = Admission(max_in_flight or default_cap(len(self._pool.states)))
 
     @property
     def upstreams(self) -> list[HostPort]:
@@ -131,20 +132,30 @@ class Forwarder:
             self._client_forms[body] = form
         return query[:2] + form.tail
 
-    async def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> bytes | None:
-        """The upstream's reply with the client's ID; None only for an unreadable query."""
+    def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> asyncio.Future[bytes | None]:
+        """The upstream's reply with the client's ID; None only for an unreadable query.
+
+        Call it when the query arrives: its one absolute deadline starts here, and
+        admission is decided here (beyond the in-flight cap: SERVFAIL at once).
+        The future is settled by the deadline whatever the upstreams do.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
         question = self._question(query)
         if question is None:
-            return None
+            return settled(None)
         if not self._pool:
-            return error_reply(query, question, REFUSED, recursion=False)
-        if (question.name, question.qtype) in self._outgoing:
+            return settled(error_reply(query, question, REFUSED, recursion=False))
+        if (question.name, question.qtype) in self._attempts.outgoing:
             self._report_loop(question, client_ip)
-            return error_reply(query, question, SERVFAIL, recursion=True)
+            return settled(error_reply(query, question, SERVFAIL, recursion=True))
         reply = self._cache.fresh(question.key)
-        if reply is None:
-            reply = await asyncio.shield(self._join(question, query))
-        return for_client(reply, query, question)
+        if reply is not None:
+            return settled(for_client(reply, query, question))
+        if self._admission.full():
+            self._metrics.forward_refused += 1
+            return settled(error_reply(query, question, SERVFAIL, recursion=True))
+        return self._wait(self._join(question, query, deadline), question, query, deadline)
 
     # -- lifecycle and figures ----------------------------------------------
 
@@ -156,7 +167,9 @@ class Forwarder:
             "cache_misses": float(self._metrics.cache_misses),
             "upstreams": float(len(self._pool.states)),
             "upstreams_healthy": float(self._pool.healthy(time.monotonic())),
-            "in_flight": float(len(self._inflight)),
+            "in_flight": float(self._admission.waiting),
+            "in_flight_limit": float(self._admission.limit),
+            "upstream_queries": float(len(self._inflight)),
         }
 
     async def close(self) -> None:
@@ -183,31 +196,49 @@ class Forwarder:
         question = self._questions[body] = parse_query(query)
         return question
 
-    def _join(self, question: Question, query: bytes) -> asyncio.Task[bytes]:
+    def _join(self, question: Question, query: bytes, deadline: float) -> asyncio.Task[bytes]:
         """The in-flight resolution for this question, started if there is none."""
         key = question.key
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._resolve(question, query))
+            coro = self._resolve(question, query, deadline)
+            task = asyncio.get_running_loop().create_task(coro)
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
+        self._admission.join(task)
         return task
 
     def _finished(self, key: CacheKey, task: asyncio.Task[bytes]) -> None:
+        self._admission.finished(task)
         if self._inflight.get(key) is task:
             del self._inflight[key]
 
-    async def _resolve(self, question: Question, query: bytes) -> bytes:
+    def _wait(
+        self, task: asyncio.Task[bytes], question: Question, query: bytes, deadline: float
+    ) -> asyncio.Future[bytes | None]:
+        """This client's future: the resolution's reply, or SERVFAIL/stale at its deadline."""
+        return wait_until(
+            task,
+            deadline,
+            lambda reply: for_client(reply, query, question),
+            lambda: for_client(self._give_up(question, query), query, question),
+        )
+
+    def _give_up(self, question: Question, query: bytes) -> bytes:
+        """What a client gets when no upstream answered in time: stale (if allowed) or SERVFAIL."""
+        stale = self._cache.stale(question.key) if self._serve_stale else None
+        return stale or error_reply(query, question, SERVFAIL, recursion=True)
+
+    async def _resolve(self, question: Question, query: bytes, deadline: float) -> bytes:
         try:
-            return await self._ask_upstreams(question, query)
+            return await self._ask_upstreams(question, query, deadline)
         except Exception:
             log.exception("forwarding %r failed unexpectedly", question.name)
             return error_reply(query, question, SERVFAIL, recursion=True)
 
-    async def _ask_upstreams(self, question: Question, query: bytes) -> bytes:
+    async def _ask_upstreams(self, question: Question, query: bytes, deadline: float) -> bytes:
         """Try upstreams, healthiest first, until one answers or the deadline passes."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._deadline
         done_with: set[str] = set()  # only upstreams that timed out are asked again
         fallback: bytes | None = None
         while loop.time() < deadline - MIN_ATTEMPT:
@@ -220,7 +251,7 @@ class Forwarder:
                 budget = min(self._timeout, deadline - loop.time())
                 if budget < MIN_ATTEMPT:
                     break
-                kind, reply = await self._attempt(state, question, budget, deadline)
+                kind, reply = await self._attempts.attempt(state, question, budget, deadline)
                 if kind == "ok" and reply is not None:
                     return self._answered(question, reply)
                 if kind == "truncated":
@@ -240,68 +271,6 @@ class Forwarder:
         if facts.rcode in (NOERROR, NXDOMAIN):
             self._cache.put(question.key, reply, facts)
         return reply
-
-    async def _attempt(
-        self, state: UpstreamState, question: Question, budget: float, deadline: float
-    ) -> tuple[str, bytes | None]:
-        """One exchange with one upstream: ('ok', reply) or (error kind, maybe a reply)."""
-        loop = asyncio.get_running_loop()
-        qid = secrets.randbelow(0x10000)
-        spelling = (mixed_case(question.name), question.qtype)
-        packet = upstream_query(question, qid, spelling[0])
-        started = loop.time()
-        self._outgoing[spelling] += 1
-        try:
-            reply = await exchange_udp(
-                state.address, packet, qid, question, budget, lambda: self._error(state, "spoofed")
-            )
-            if reply[2] & 0x02:  # TC: ask again over TCP
-                tcp_budget = min(self._timeout, deadline - loop.time())
-                try:
-                    reply = await exchange_tcp(state.address, packet, qid, question, tcp_budget)
-                except (TimeoutError, OSError, EOFError, SpoofedReply) as exc:
-                    self._failed(state, exc)
-                    return "truncated", reply
-        except (TimeoutError, OSError, EOFError, SpoofedReply) as exc:
-            self._failed(state, exc)
-            return self._kind(exc), None
-        finally:
-            self._release(spelling)
-        self._metrics.observe_upstream(state.label, loop.time() - started)
-        return self._judge(state, reply)
-
-    def _judge(self, state: UpstreamState, reply: bytes) -> tuple[str, bytes | None]:
-        rcode = reply[3] & 0x0F
-        self._pool.answered(state)
-        if rcode == SERVFAIL:
-            self._error(state, "servfail")
-            return "servfail", reply
-        if rcode == REFUSED:
-            self._error(state, "refused")
-            return "refused", reply
-        return "ok", reply
-
-    def _failed(self, state: UpstreamState, exc: BaseException) -> None:
-        kind = self._kind(exc)
-        self._error(state, kind)
-        if kind != "spoofed":
-            self._pool.failed(state, time.monotonic())
-
-    @staticmethod
-    def _kind(exc: BaseException) -> str:
-        if isinstance(exc, TimeoutError):
-            return "timeout"
-        if isinstance(exc, SpoofedReply):
-            return "spoofed"
-        return "network"
-
-    def _error(self, state: UpstreamState, kind: str) -> None:
-        self._metrics.upstream_errors[(state.label, kind)] += 1
-
-    def _release(self, spelling: tuple[bytes, int]) -> None:
-        self._outgoing[spelling] -= 1
-        if self._outgoing[spelling] <= 0:
-            del self._outgoing[spelling]
 
     def _report_loop(self, question: Question, client_ip: str) -> None:
         self._metrics.upstream_errors[("self", "loop")] += 1

@@ -38,6 +38,7 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _HEADER = struct.Struct(">HHHHHH")
 _RR_FIXED = struct.Struct(">HHIH")  # type, class, ttl, rdlength
+_QTYPE_QCLASS = struct.Struct(">HH")
 
 CacheKey = tuple[bytes, int, int, int]
 
@@ -134,7 +135,10 @@ def parse_query(data: bytes) -> Question | None:
 
 
 def reply_matches(data: bytes, qid: int, question: Question) -> bool:
-    """True if `data` is a reply to our query `qid` for `question` (name compared without case)."""
+    """True if `data` is a reply to our query `qid` for `question`.
+
+    Only the name is compared without case; type and class bytes are compared exactly.
+    """
     if len(data) < HEADER_SIZE:
         return False
     rid, flags, qdcount = struct.unpack_from(">HHH", data)
@@ -146,9 +150,11 @@ def reply_matches(data: bytes, qid: int, question: Question) -> bool:
         end = _question_end(data)
     except (WireError, struct.error):
         return False
-    return end == question.end and data[HEADER_SIZE:end].lower() == (
-        question.name.lower() + _U16.pack(question.qtype) + _U16.pack(question.qclass)
-    )
+    if end != question.end or data[end - 4 : end] != _QTYPE_QCLASS.pack(
+        question.qtype, question.qclass
+    ):
+        return False  # type and class are numbers: compared exactly (HTTPS is 0x0041)
+    return data[HEADER_SIZE : end - 4].lower() == question.key[0]
 
 
 def analyze_reply(data: bytes) -> ReplyFacts:

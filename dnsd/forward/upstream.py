@@ -1,54 +1,26 @@
 """Moving one query to one upstream and back: UDP or TCP, under a timeout.
 
 Each UDP exchange uses a fresh socket, so the OS picks a new random source
-port; the socket is connected, and a datagram whose source, ID or question
-does not match is ignored (reported through `on_mismatch`) while we keep
-waiting. It must not choose upstreams, retry, cache or build messages.
+port; the socket is connected (the kernel drops datagrams from other
+sources), and a datagram whose ID or question does not match is ignored
+(reported through `on_mismatch`) while we keep waiting. Every socket is
+closed on every path. It must not choose upstreams, retry, cache or build messages.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
 from collections.abc import Callable
 
 from dnsd.forward.message import Question, reply_matches
 
 HostPort = tuple[str, int]
+RECEIVE_SIZE = 65_535
 
 
 class SpoofedReply(Exception):
     """A TCP upstream sent a reply that does not answer our query."""
-
-
-class _Exchange(asyncio.DatagramProtocol):
-    """Waits for the first datagram that answers our query."""
-
-    def __init__(self, qid: int, question: Question, on_mismatch: Callable[[], None]) -> None:
-        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.peer: object = None
-        self._qid = qid
-        self._question = question
-        self._on_mismatch = on_mismatch
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.peer = transport.get_extra_info("peername")
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if self.reply.done():
-            return
-        if addr != self.peer or not reply_matches(data, self._qid, self._question):
-            self._on_mismatch()
-            return
-        self.reply.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.reply.done():
-            self.reply.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.reply.done():
-            self.reply.set_exception(exc or ConnectionError("socket closed"))
 
 
 async def exchange_udp(
@@ -62,18 +34,25 @@ async def exchange_udp(
     """Send `packet` from a fresh socket and return the matching reply.
 
     Raises TimeoutError when `timeout` passes, OSError on network errors
-    (e.g. ICMP port unreachable).
+    (e.g. ICMP port unreachable). The socket is ours, not a loop transport's:
+    it is closed in `finally` on every path (reply, timeout, cancel, error),
+    under asyncio and uvloop alike, and a late reply finds it already gone.
     """
     loop = asyncio.get_running_loop()
-    async with asyncio.timeout(timeout):
-        transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _Exchange(qid, question, on_mismatch), remote_addr=upstream
-        )
-        try:
-            transport.sendto(packet)
-            return await protocol.reply
-        finally:
-            transport.close()
+    family = socket.AF_INET6 if ":" in upstream[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect(upstream)  # the kernel drops datagrams from any other source
+        async with asyncio.timeout(timeout):
+            await loop.sock_sendall(sock, packet)
+            while True:
+                data = await loop.sock_recv(sock, RECEIVE_SIZE)
+                if reply_matches(data, qid, question):
+                    return data
+                on_mismatch()
+    finally:
+        sock.close()
 
 
 async def exchange_tcp(
@@ -82,18 +61,30 @@ async def exchange_tcp(
     """Send `packet` over a new TCP connection and return the reply.
 
     Raises TimeoutError, OSError, EOFError (connection closed early) or
-    SpoofedReply.
+    SpoofedReply. Like the UDP exchange, the socket is ours and closed on every path.
     """
-    async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(*upstream)
-        try:
-            writer.write(len(packet).to_bytes(2, "big") + packet)
-            size = int.from_bytes(await reader.readexactly(2), "big")
-            reply = await reader.readexactly(size)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in upstream[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, upstream)
+            await loop.sock_sendall(sock, len(packet).to_bytes(2, "big") + packet)
+            size = int.from_bytes(await _read_exactly(loop, sock, 2), "big")
+            reply = await _read_exactly(loop, sock, size)
+    finally:
+        sock.close()
     if not reply_matches(reply, qid, question):
         raise SpoofedReply(f"reply from {upstream[0]}:{upstream[1]} does not match the query")
     return reply
+
+
+async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await loop.sock_recv(sock, size - len(data))
+        if not chunk:
+            raise EOFError("the upstream closed the connection early")
+        data += chunk
+    return data

@@ -23,6 +23,7 @@ HostPort = tuple[str, int]
 @dataclass
 class Behaviour:
     delay: float = 0.0
+    tcp_delay: float = 0.0  # extra wait before answering over TCP only
     drop: bool = False
     truncate_udp: bool = False
     rcode: int | None = None  # e.g. RCODE.SERVFAIL: answer every query with it
@@ -165,6 +166,7 @@ class StubUpstream:
         try:
             size = int.from_bytes(await reader.readexactly(2), "big")
             data = await reader.readexactly(size)
+            await asyncio.sleep(self.behaviour.tcp_delay)
             for message in await self.respond(data, "tcp"):
                 writer.write(len(message).to_bytes(2, "big") + message)
             await writer.drain()

@@ -335,3 +335,19 @@ async def test_unreachable_upstream_is_not_hammered_until_the_deadline(stubs: An
     reply = await ask(forwarder([dead.address], metrics=metrics), query("www.example.com"))
     assert reply.header.rcode == RCODE.SERVFAIL
     assert metrics.upstream_errors[(f"127.0.0.1:{dead.port}", "network")] == 1
+
+
+@pytest.mark.parametrize("qtype", ["HTTPS", "SVCB", 67, 0x4A, 90])
+async def test_types_with_a_letter_byte_are_forwarded(stubs: Any, qtype: str | int) -> None:
+    """Issue 9, item 1: HTTPS (65) and types 67-90 used to be discarded as 'spoofed'."""
+    stub = await stubs()
+    metrics = Metrics()
+    fwd = forwarder([stub], metrics=metrics)
+    packet = query("www.example.com")
+    number = qtype if isinstance(qtype, int) else getattr(QTYPE, qtype)
+    packet = packet[:-4] + number.to_bytes(2, "big") + b"\x00\x01"
+    reply = await ask(fwd, packet)
+    assert reply.header.rcode == RCODE.NOERROR  # NODATA from the stub, not SERVFAIL
+    assert reply.q.qtype == number
+    assert not [kind for (_, kind) in metrics.upstream_errors if kind == "spoofed"]
+    assert fwd.stats()["upstreams_healthy"] == 1

@@ -150,3 +150,30 @@ def test_mixed_case_only_changes_case(name: bytes, changes: bool) -> None:
     spelled = mixed_case(name)
     assert spelled.lower() == name.lower()
     assert (spelled not in (name.lower(), name.upper())) is changes
+
+
+# Issue 9, item 1: a qtype or qclass byte in 0x41-0x5A ('A'-'Z') must not be case-folded.
+@pytest.mark.parametrize(
+    ("asked", "answered", "matches"),
+    [
+        (("www.example.com", 65), ("WWW.EXAMPLE.COM", 65), True),  # HTTPS: 0x0041
+        (("www.example.com", 64), ("www.example.com", 64), True),  # SVCB
+        (("a.example", 0x4A), ("A.Example", 0x4A), True),
+        (("a.example", 90), ("a.example", 90), True),
+        (("a.example", 0x4142), ("a.example", 0x4142), True),  # both bytes in A-Z
+        (("a.example", 65), ("a.example", 97), False),  # 'A' vs 'a': a different type
+        (("a.example", 0x4142), ("a.example", 0x6162), False),
+        (("a.example", 1), ("b.example", 1), False),
+    ],
+)
+def test_reply_matches_folds_only_the_name(
+    asked: tuple[str, int], answered: tuple[str, int], matches: bool
+) -> None:
+    packet = bytes(DNSRecord.question(asked[0], "A").pack())
+    packet = packet[:-4] + asked[1].to_bytes(2, "big") + b"\x00\x01"
+    question = parse_query(packet)
+    assert question is not None
+    reply = bytes(DNSRecord.question(answered[0], "A").reply().pack())
+    reply = reply[:-4] + answered[1].to_bytes(2, "big") + b"\x00\x01"
+    reply = b"\x03\x09" + reply[2:]
+    assert reply_matches(reply, 0x0309, question) is matches

@@ -96,8 +96,9 @@ class RecordsFile:
                 for error in result.errors:
                     log.warning("%s %s (line skipped)", self.path, error)
                 log.info("%s: loaded %d records", self.path, len(result.endpoints))
+                reason = f"records file {self.path} {'loaded' if seen is None else 'changed'}"
                 seen = stamp
-                yield Resync(self.source, result.endpoints)
+                yield Resync(self.source, result.endpoints, reason)
             await asyncio.sleep(self.poll)
 
     def _stamp(self) -> tuple[int, int, int]:

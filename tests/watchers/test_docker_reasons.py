@@ -1,0 +1,48 @@
+"""Why the registry changed: Docker event JSON -> the reason kept in the change history."""
+
+from __future__ import annotations
+
+import pytest
+
+from watchers.docker_translate import REASON_LIMIT, Json, describe_event
+
+NANOS = 1795800739016574380  # 2026-11-27T17:32:19.016Z
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (
+            {"Type": "container", "Action": "die", "timeNano": NANOS,
+             "Actor": {"ID": "c1", "Attributes": {"exitCode": "137", "name": "api"}}},
+            "docker container die (exit code 137) at 2026-11-27T17:32:19.016Z",
+        ),
+        (
+            {"Type": "container", "Action": "health_status: unhealthy", "time": 1795800739},
+            "docker container health_status: unhealthy at 2026-11-27T17:32:19.000Z",
+        ),
+        (
+            {"Type": "network", "Action": "connect", "timeNano": NANOS,
+             "Actor": {"Attributes": {"container": "c1", "name": "shop_default"}}},
+            "docker network connect to shop_default at 2026-11-27T17:32:19.016Z",
+        ),
+        (
+            {"Type": "network", "Action": "disconnect",
+             "Actor": {"Attributes": {"container": "c1", "name": "shop_default"}}},
+            "docker network disconnect from shop_default",
+        ),
+        ({"Type": "container", "Action": "start", "time": "garbage"}, "docker container start"),
+        ({"Type": "container", "Action": "start", "time": 10**30}, "docker container start"),
+    ],
+)  # fmt: skip
+def test_reason_names_the_engine_event_and_its_time(event: Json, reason: str) -> None:
+    assert describe_event(event) == reason
+
+
+def test_engine_supplied_text_is_bounded() -> None:
+    event = {
+        "Type": "network",
+        "Action": "connect" * 100,
+        "Actor": {"Attributes": {"name": "n" * 999}},
+    }
+    assert len(describe_event(event)) <= REASON_LIMIT

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from dnsd.change_feed import ChangeFeed
 from dnsd.config import Config
 from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.http_api import start_http
@@ -26,7 +27,7 @@ from dnsd.metrics import Metrics
 from dnsd.parsers import HostPort
 from dnsd.server import DnsServer
 from dnsd.state import ServerState
-from registry import Store
+from registry import History, Store
 from watchers.base import Supervisor, Watcher
 from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
@@ -112,6 +113,7 @@ class App:
         self.store = Store()
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
+        self.state.changes = ChangeFeed(self.store, History(config.history_size, config.unhealthy))
         watchers = build_watchers(config)
         self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
         self.state.watcher_report = self._watcher_report
@@ -166,6 +168,8 @@ class App:
             await asyncio.wait_for(
                 asyncio.gather(*self._tasks, return_exceptions=True), SHUTDOWN_SECONDS
             )
+        if self.state.changes is not None:
+            self.state.changes.close()
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)

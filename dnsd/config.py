@@ -67,6 +67,7 @@ class Config:
     tcp_max_connections: int = 256
     max_udp_size: int = 1232
     event_loop: str = "auto"
+    history_size: int = 1000
 
     @property
     def zone(self) -> str:
@@ -222,6 +223,12 @@ FLAGS: tuple[Flag, ...] = (
         "event_loop",
         choice("auto", "asyncio", "uvloop"),
         "event loop: auto (uvloop when installed), asyncio or uvloop",
+    ),
+    Flag(
+        "--history-size",
+        "history_size",
+        int_in_range(0, 1_000_000),
+        "registry changes kept for /v1/events and the status page (default 1000)",
     ),
 )
 

@@ -126,11 +126,18 @@ def _name_row(key: str, endpoints: tuple[Endpoint, ...], zone: str, policy: Unhe
             or "-"
         )
         health.append(esc(ep.health.value))
-        reason = reasons[ep.ref]
-        rotation.append(f'<b class="out">out: {esc(reason)}</b>' if reason else "in")
+        rotation.append(_rotation(ep, reasons[ep.ref]))
     cells = (containers, sources, addresses, health, rotation)
     body = "".join(f"<td>{'<br>'.join(c)}</td>" for c in cells)
     return f'<tr data-n="{esc(key)}"><td>{esc(explain.fqdn(key, zone))}</td>{body}</tr>'
+
+
+def _rotation(ep: Endpoint, reason: str) -> str:
+    if reason:
+        return f'<b class="out">out: {esc(reason)}</b>'
+    if not ep.healthy:
+        return f'<b class="warn">in: {esc(explain.FAIL_OPEN)}</b>'
+    return "in"
 
 
 def render_changes(changes: Sequence[Change], zone: str) -> str:

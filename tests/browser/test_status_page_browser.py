@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -80,7 +81,11 @@ def wait_ready(served: Served) -> str:
         except (urllib.error.URLError, OSError, ValueError):
             return False
 
-    WebDriverWait(None, WAIT, poll_frequency=0.1).until(lambda _: ready())
+    end = time.monotonic() + WAIT
+    while not ready():
+        if time.monotonic() > end:
+            pytest.fail(f"dnsd did not become ready within {WAIT}s:\n{served.log()}")
+        time.sleep(0.1)
     return base
 
 

@@ -20,7 +20,7 @@ def dnsd(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_one_line_per_change_like_docker_events() -> None:
-    change = {
+    change: dict[str, object] = {
         "time_text": "2026-11-28T14:02:03.412Z", "fqdn": "api.docker.", "change": "removed",
         "detail": "10.0.3.7 on shop", "endpoint": "shop-api-1", "source": "docker",
         "id": "0123456789abcdef", "answer": [], "reason": "docker container die (exit code 137)",

@@ -109,7 +109,11 @@ def _duration(seconds: float) -> str:
 def render_rows(
     snapshot: Snapshot, zone: str, policy: UnhealthyPolicy, keys: Iterable[str] | None = None
 ) -> str:
-    """One `<tr data-n="key">` per name (sorted), or only for `keys` that exist."""
+    """One `<div class="r" data-n="key">` per name (sorted), or only for `keys` that exist.
+
+    Rows are grid `div`s, not table rows, so the browser can skip laying out the
+    ones off screen (`content-visibility: auto`): that keeps 10,000 names fast.
+    """
     names = snapshot.names()
     wanted = sorted(names) if keys is None else sorted(k for k in set(keys) if k in names)
     return "".join(_name_row(key, names[key], zone, policy) for key in wanted)
@@ -128,8 +132,8 @@ def _name_row(key: str, endpoints: tuple[Endpoint, ...], zone: str, policy: Unhe
         health.append(esc(ep.health.value))
         rotation.append(_rotation(ep, reasons[ep.ref]))
     cells = (containers, sources, addresses, health, rotation)
-    body = "".join(f"<td>{'<br>'.join(c)}</td>" for c in cells)
-    return f'<tr data-n="{esc(key)}"><td>{esc(explain.fqdn(key, zone))}</td>{body}</tr>'
+    body = "".join(f"<span>{'<br>'.join(c)}</span>" for c in cells)
+    return f'<div class="r" data-n="{esc(key)}"><b>{esc(explain.fqdn(key, zone))}</b>{body}</div>'
 
 
 def _rotation(ep: Endpoint, reason: str) -> str:

@@ -92,7 +92,7 @@ def wait_ready(served: Served) -> str:
 def rows(driver: webdriver.Chrome) -> dict[str, WebElement]:
     return {
         str(row.get_attribute("data-n")): row
-        for row in driver.find_elements(By.CSS_SELECTOR, "#names tr")
+        for row in driver.find_elements(By.CSS_SELECTOR, "#names > div")
     }
 
 

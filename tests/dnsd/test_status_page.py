@@ -66,7 +66,7 @@ async def page() -> AsyncIterator[Page]:
 
 
 def row(html: str, key: str) -> str:
-    match = re.search(rf'<tr data-n="{re.escape(key)}">.*?</tr>', html)
+    match = re.search(rf'<div class="r" data-n="{re.escape(key)}">.*?</div>', html)
     assert match, f"no row for {key}"
     return match.group(0)
 
@@ -79,12 +79,12 @@ async def test_the_page_shows_zone_listeners_sources_names_and_changes(page: Pag
     assert "<li>udp 127.0.0.1:53</li>" in html
     assert "<td>docker</td><td>connected</td><td>2</td><td>3</td>" in html
     assert row(html, "web-1") == (
-        '<tr data-n="web-1"><td>web-1.docker.</td><td>web-1</td><td>docker</td>'
-        "<td>10.0.3.7 (shop)</td><td>healthy</td><td>in</td></tr>"
+        '<div class="r" data-n="web-1"><b>web-1.docker.</b><span>web-1</span><span>docker</span>'
+        "<span>10.0.3.7 (shop)</span><span>healthy</span><span>in</span></div>"
     )
     assert row(html, "web").endswith(
-        "<td>healthy<br>unhealthy</td>"
-        '<td>in<br><b class="out">out: health is unhealthy</b></td></tr>'
+        "<span>healthy<br>unhealthy</span>"
+        '<span>in<br><b class="out">out: health is unhealthy</b></span></div>'
     )
     assert '<b class="warn">in: fail-open: every endpoint unhealthy</b>' in row(html, "web-2")
     assert "<td>web-1.docker.</td><td>added</td>" in html
@@ -146,4 +146,4 @@ async def test_summary_fragment(page: Page) -> None:
 async def test_the_page_is_compressed_when_the_client_accepts_it(page: Page) -> None:
     async with page.session.get(page.base + "/", headers={"Accept-Encoding": "gzip"}) as response:
         assert response.headers["Content-Encoding"] == "gzip"
-        assert '<tbody id="names">' in await response.text()
+        assert '<div id="names">' in await response.text()

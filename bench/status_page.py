@@ -28,9 +28,7 @@ from dnsd.config import Config
 from dnsd.http_api import start_http
 from dnsd.metrics import Metrics
 from dnsd.state import ServerState
-from registry import (
-    Address, Endpoint, Health, History, NameClaim, Origin, Resync, Store, Upsert,
-)  # fmt: skip
+from registry import Address, Endpoint, Health, History, NameClaim, Origin, Resync, Store, Upsert
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -87,9 +85,10 @@ def browser_figures(base: str, store: Store, loop: asyncio.AbstractEventLoop) ->
         filter_ms = driver.execute_async_script(
             "const done = arguments[0], box = document.getElementById('filter');"
             "const shown = document.getElementById('shown'), before = shown.textContent;"
-            "const t0 = performance.now(); box.value = 'svc42'; box.dispatchEvent(new Event('input'));"
-            "(function poll() { if (shown.textContent !== before) done(performance.now() - t0 - 60);"
-            " else requestAnimationFrame(poll); })();"
+            "const t0 = performance.now(); box.value = 'svc42';"
+            "box.dispatchEvent(new Event('input'));"
+            "(function poll() { if (shown.textContent !== before)"
+            " done(performance.now() - t0 - 60); else requestAnimationFrame(poll); })();"
         )
         driver.execute_script("document.getElementById('filter').value = '';")
         start = time.perf_counter()
@@ -119,8 +118,8 @@ async def main(names: int, browser: bool) -> None:
     base = f"http://{addresses[0]}"
     try:
         figures = await asyncio.to_thread(server_figures, base)
-        figures["names"] = len(store.snapshot.names())
-        figures["endpoints"] = len(store.snapshot.endpoints)
+        figures["names"] = float(len(store.snapshot.names()))
+        figures["endpoints"] = float(len(store.snapshot.endpoints))
         if browser and CHROMIUM.exists() and CHROMEDRIVER.exists():
             loop = asyncio.get_running_loop()
             figures |= await asyncio.to_thread(browser_figures, base, store, loop)
@@ -128,7 +127,7 @@ async def main(names: int, browser: bool) -> None:
         await runner.cleanup()
         feed.close()
     for key, value in figures.items():
-        print(f"{key:<66} {value:>12,.1f}" if isinstance(value, float) else f"{key:<66} {value:>12,}")
+        print(f"{key:<66} {value:>12,.1f}")
 
 
 def server_figures(base: str) -> dict[str, float]:

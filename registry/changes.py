@@ -149,9 +149,13 @@ def _state(before: Endpoint, after: Endpoint) -> list[tuple[ChangeKind, str]]:
     return []
 
 
+_STILL_OUT = (ChangeKind.ADDED, ChangeKind.OUT_OF_ROTATION, ChangeKind.HEALTH)
+
+
 def _fail_open_note(kind: ChangeKind, detail: str, ep: Endpoint, answer: tuple[str, ...]) -> str:
     """Say so when an endpoint out for health is still answered (fail-open)."""
-    if kind is ChangeKind.OUT_OF_ROTATION and any(a.ip in answer for a in ep.addresses):
+    out_for_health = not ep.paused and not ep.healthy
+    if kind in _STILL_OUT and out_for_health and any(a.ip in answer for a in ep.addresses):
         return detail + "; still answered: every endpoint of the name is unhealthy (fail-open)"
     return detail
 

@@ -44,6 +44,7 @@ def api(
 
 
 BASE = Snapshot().apply(Upsert(api()))
+FAIL_OPEN = "every endpoint of the name is unhealthy (fail-open)"
 Line = tuple[str, ChangeKind, str]
 
 
@@ -64,7 +65,28 @@ CASES: list[tuple[str, Snapshot, Event, list[Line]]] = [
         "a new container that is still starting",
         Snapshot(),
         Upsert(api(health=Health.STARTING, aliases=())),
-        [("shop-api-1", K.ADDED, "10.0.3.7 on shop; out of rotation: health is starting")],
+        [
+            (
+                "shop-api-1",
+                K.ADDED,
+                "10.0.3.7 on shop; out of rotation: health is starting; still answered: "
+                "every endpoint of the name is unhealthy (fail-open)",
+            )
+        ],
+    ),
+    (
+        "a starting container beside a healthy one is not answered",
+        BASE,
+        Upsert(api("c2", "shop-api-2", ("10.0.3.8",), Health.STARTING, aliases=("api",))),
+        [
+            ("api", K.ADDED, "10.0.3.8 on shop; out of rotation: health is starting"),
+            (
+                "shop-api-2",
+                K.ADDED,
+                "10.0.3.8 on shop; out of rotation: health is starting; "
+                "still answered: " + FAIL_OPEN,
+            ),
+        ],
     ),
     (
         "removed",
@@ -115,7 +137,7 @@ CASES: list[tuple[str, Snapshot, Event, list[Line]]] = [
         "starting to unhealthy stays out",
         Snapshot().apply(Upsert(api(health=Health.STARTING, aliases=()))),
         Upsert(api(health=Health.UNHEALTHY, aliases=())),
-        [("shop-api-1", K.HEALTH, "health starting -> unhealthy")],
+        [("shop-api-1", K.HEALTH, "health starting -> unhealthy; still answered: " + FAIL_OPEN)],
     ),
     (
         "paused",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 
+from registry import Event, Remove, Upsert
+from tests.docker_support import DockerLab, Watched, cli, eventually
 from watchers.docker_translate import REASON_LIMIT, Json, describe_event
 
 NANOS = 1795800739016574380  # 2026-11-27T17:32:19.016Z
@@ -46,3 +51,28 @@ def test_engine_supplied_text_is_bounded() -> None:
         "Actor": {"Attributes": {"name": "n" * 999}},
     }
     assert len(describe_event(event)) <= REASON_LIMIT
+
+
+@pytest.mark.docker
+async def test_engine_events_carry_their_reason(watched: Watched, lab: DockerLab) -> None:
+    seen: list[Event] = []
+    watched.store.subscribe(lambda _snapshot, event: seen.append(event))
+    network = await asyncio.to_thread(lab.network, "why")  # not the default bridge
+    name = await asyncio.to_thread(lab.run, "why", "--network", network)
+    container_id = (await cli("inspect", "--format", "{{.Id}}", name)).strip()
+
+    def reasons(kind: type[Upsert] | type[Remove]) -> list[str]:
+        return [
+            e.reason
+            for e in seen
+            if isinstance(e, kind)
+            and (e.endpoint.id if isinstance(e, Upsert) else e.id) == container_id
+        ]
+
+    await eventually(lambda: reasons(Upsert), f"an upsert for {name}")
+    assert re.fullmatch(
+        r"docker (container start|network connect to \S+) at \S+Z", reasons(Upsert)[0]
+    )
+    await cli("kill", name)
+    await eventually(lambda: reasons(Remove), f"a remove for {name}")
+    assert re.fullmatch(r"docker container (kill|die|stop)\b.* at \S+Z", reasons(Remove)[0])

@@ -104,7 +104,9 @@ class BadQuery(ValueError):
 
 
 def _int(request: web.Request, key: str, low: int, high: int) -> int | None:
-    raw = request.query.get(key) or (request.headers.get("Last-Event-ID") if key == "after" else "")
+    raw = request.query.get(key, "")
+    if key == "after":  # a reconnecting EventSource's Last-Event-ID is newer than its URL
+        raw = request.headers.get("Last-Event-ID") or raw
     if not raw:
         return None
     if not raw.strip().isdigit() or not low <= int(raw) <= high:

@@ -135,8 +135,8 @@ class DockerWatcher:
             return None
         if action.reaction is Reaction.REINSPECT:
             endpoint = await self._call(lambda: self._endpoint(client, action.container_id))
-            if endpoint is None:
-                return Remove(self.source, action.container_id, reason)
+            if endpoint is None:  # the inspect this event asked for found it stopped or gone
+                return Remove(self.source, action.container_id, f"{reason}; not running any more")
             return Upsert(endpoint, reason)
         return None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from dnsd import explain
 from dnsd.events_api import time_text
 from registry import Change, Endpoint, Snapshot, UnhealthyPolicy
+from registry.snapshot import Ref
 
 TEMPLATE = Path(__file__).with_name("status_page.html")
 CHANGES_SHOWN = 100
@@ -116,24 +117,30 @@ def render_rows(
     """
     names = snapshot.names()
     wanted = sorted(names) if keys is None else sorted(k for k in set(keys) if k in names)
-    return "".join(_name_row(key, names[key], zone, policy) for key in wanted)
+    cells: dict[Ref, tuple[str, str, str, str]] = {}  # an endpoint is escaped once per render
+    return "".join(_name_row(key, names[key], zone, policy, cells) for key in wanted)
 
 
-def _name_row(key: str, endpoints: tuple[Endpoint, ...], zone: str, policy: UnhealthyPolicy) -> str:
+def _name_row(
+    key: str,
+    endpoints: tuple[Endpoint, ...],
+    zone: str,
+    policy: UnhealthyPolicy,
+    cache: dict[Ref, tuple[str, str, str, str]],
+) -> str:
     reasons = explain.rotation(endpoints, policy)
-    containers, sources, addresses, health, rotation = [], [], [], [], []
+    columns: tuple[list[str], ...] = ([], [], [], [], [])
     for ep in endpoints:
-        containers.append(esc(ep.name))
-        sources.append(esc(ep.source))
-        addresses.append(
-            esc(", ".join(f"{a.ip} ({a.network})" if a.network else a.ip for a in ep.addresses))
-            or "-"
-        )
-        health.append(esc(ep.health.value))
-        rotation.append(_rotation(ep, reasons[ep.ref]))
-    cells = (containers, sources, addresses, health, rotation)
-    body = "".join(f"<span>{'<br>'.join(c)}</span>" for c in cells)
+        fixed = cache.get(ep.ref) or cache.setdefault(ep.ref, _endpoint_cells(ep))
+        for column, text in zip(columns, (*fixed, _rotation(ep, reasons[ep.ref])), strict=True):
+            column.append(text)
+    body = "".join(f"<span>{'<br>'.join(c)}</span>" for c in columns)
     return f'<div class="r" data-n="{esc(key)}"><b>{esc(explain.fqdn(key, zone))}</b>{body}</div>'
+
+
+def _endpoint_cells(ep: Endpoint) -> tuple[str, str, str, str]:
+    addresses = ", ".join(f"{a.ip} ({a.network})" if a.network else a.ip for a in ep.addresses)
+    return esc(ep.name), esc(ep.source), esc(addresses) or "-", esc(ep.health.value)
 
 
 def _rotation(ep: Endpoint, reason: str) -> str:

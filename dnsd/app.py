@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from dnsd import privileges
+from dnsd.change_feed import ChangeFeed
 from dnsd.config import Config, notify_socket
 from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.forward import budget as budget_plan
@@ -32,7 +33,7 @@ from dnsd.readiness import notify_when_synced
 from dnsd.sdnotify import Notifier
 from dnsd.server import DnsServer
 from dnsd.state import ServerState
-from registry import Store
+from registry import History, Store
 from watchers.base import Supervisor, Watcher
 from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
@@ -144,6 +145,7 @@ class App:
         self.store = Store()
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
+        self.state.changes = ChangeFeed(self.store, History(config.history_size, config.unhealthy))
         watchers = build_watchers(config)
         self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
         self.state.watcher_report = self._watcher_report
@@ -208,6 +210,8 @@ class App:
             await asyncio.wait_for(
                 asyncio.gather(*self._tasks, return_exceptions=True), SHUTDOWN_SECONDS
             )
+        if self.state.changes is not None:
+            self.state.changes.close()
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)

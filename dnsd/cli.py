@@ -12,7 +12,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from dnsd import __version__, client
+from dnsd import __version__, client, events_cli
 from dnsd.config import ConfigError, add_serve_arguments, load
 from dnsd.hostdns import add_host_dns_command
 from dnsd.logs import setup_logging
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=run_serve)
     client.add_client_commands(commands)
     add_host_dns_command(commands)
+    events_cli.add_events_command(commands)
     return parser
 
 

@@ -70,6 +70,7 @@ class Config:
     max_udp_size: int = 1232
     event_loop: str = "auto"
     user: str | None = None  # drop to this user after binding (see dnsd.privileges)
+    history_size: int = 1000
 
     @property
     def zone(self) -> str:
@@ -238,6 +239,12 @@ FLAGS: tuple[Flag, ...] = (
         "user",
         parse_user,
         "as root: drop to this user (name or uid) after binding, keeping the Docker socket's group",
+    ),
+    Flag(
+        "--history-size",
+        "history_size",
+        int_in_range(0, 1_000_000),
+        "registry changes kept for /v1/events and the status page (default 1000)",
     ),
 )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from dnsd import __version__, explain, prometheus
+from dnsd import __version__, events_api, explain, prometheus, status_page
 from dnsd.http_bounds import HttpBounds, limit_connections
 from dnsd.state import ServerState
 from registry import Address, Endpoint, NameClaim, Origin, Port, Remove, Upsert
@@ -222,7 +222,7 @@ async def put_static(request: web.Request) -> web.Response:
     existed = endpoint.ref in state.store.snapshot.endpoints
     if not existed and _static_count(state) >= bounds.max_static_records:
         return error(507, f"{bounds.max_static_records} manual records exist; delete some first")
-    state.store.apply(Upsert(endpoint))
+    state.store.apply(Upsert(endpoint, f"PUT /v1/static/{key} (HTTP API)"))
     view = explain.record_view(state.store.snapshot, key, state.config.zone, state.config.unhealthy)
     return reply(view, 200 if existed else 201)
 
@@ -238,7 +238,7 @@ async def delete_static(request: web.Request) -> web.Response:
         return error(400, str(exc))
     if (API_SOURCE, key) not in state.store.snapshot.endpoints:
         return error(404, f"no manual record named {name}")
-    state.store.apply(Remove(API_SOURCE, key))
+    state.store.apply(Remove(API_SOURCE, key, f"DELETE /v1/static/{key} (HTTP API)"))
     return reply({"deleted": key})
 
 
@@ -257,6 +257,8 @@ def build_app(state: ServerState, bounds: HttpBounds | None = None) -> web.Appli
     app.router.add_get("/v1/records/{name}", record, allow_head=False)
     app.router.add_get("/v1/containers", containers, allow_head=False)
     app.router.add_get("/metrics", metrics, allow_head=False)
+    events_api.add_routes(app, state)
+    status_page.add_routes(app, state)
     if state.config.api_token:
         app.router.add_put("/v1/static/{name}", put_static)
         app.router.add_delete("/v1/static/{name}", delete_static)

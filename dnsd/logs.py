@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from registry import Endpoint, Event, Remove, Resync, Snapshot, Store, Upsert
+from registry import Endpoint, Event, Resync, Snapshot, Store
+from registry.changes import default_reason
 
 log = logging.getLogger("dnsd.registry")
 
@@ -83,11 +84,7 @@ def _names(ep: Endpoint) -> str:
 
 
 def _cause(event: Event) -> str:
-    if isinstance(event, Upsert):
-        return f"upsert from {event.endpoint.source}"
-    if isinstance(event, Remove):
-        return f"remove from {event.source}"
-    return f"resync of {event.source}"
+    return default_reason(event)  # the event's own reason (e.g. the Docker event) when it has one
 
 
 def _difference(old: Endpoint, new: Endpoint) -> str:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dnsd.change_feed import ChangeFeed
 from dnsd.config import Config
 from dnsd.metrics import Metrics
 from registry import Store
@@ -38,6 +39,8 @@ class ServerState:
     watcher_report: Callable[[], list[dict[str, object]]] = _no_watchers
     # Forwarding cache figures: size, hits, misses ...
     forwarder_stats: Callable[[], dict[str, float]] = _no_stats
+    # The change history and its live followers (None: this process keeps none)
+    changes: ChangeFeed | None = None
 
     def ready(self) -> bool:
         """Listeners bound and every watcher has finished its first full sync."""

@@ -6,7 +6,9 @@ the HTTP API) describe what they own as `Endpoint` values and send events;
 newest one and tells subscribers when it changes.
 """
 
+from registry.changes import Change, ChangeKind
 from registry.events import Event, Remove, Resync, Upsert
+from registry.history import History
 from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
 from registry.names import name_key
 from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
@@ -14,9 +16,12 @@ from registry.store import Store
 
 __all__ = [
     "Address",
+    "Change",
+    "ChangeKind",
     "Endpoint",
     "Event",
     "Health",
+    "History",
     "NameClaim",
     "Origin",
     "Port",

@@ -2,7 +2,9 @@
 
 `Upsert` adds or replaces one endpoint, `Remove` drops one, and `Resync`
 replaces everything one source owns (how a reconnect reconciles what it
-missed). Frozen values, no behaviour.
+missed). Each event may carry a `reason`: a short human text saying what
+caused it (the Docker event, a resync, a file change), kept in the change
+history. Frozen values, no behaviour.
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ from registry.model import Endpoint
 @dataclass(frozen=True, slots=True)
 class Upsert:
     endpoint: Endpoint
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Remove:
     source: str
     id: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Resync:
     source: str
     endpoints: tuple[Endpoint, ...]
+    reason: str = ""
 
 
 Event = Upsert | Remove | Resync

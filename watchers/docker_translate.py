@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -80,6 +81,39 @@ def action_for_event(event: Json) -> EventAction:
         if action in NETWORK_SET_ACTIONS:
             return EventAction(Reaction.NETWORKS)
     return IGNORE
+
+
+REASON_LIMIT = 200
+
+
+def describe_event(event: Json) -> str:
+    """Why the registry changed, in words: `docker container die (exit code 137) at <time>`.
+
+    Kept in the change history as the event's reason; engine-supplied text is bounded.
+    """
+    kind = str(event.get("Type", ""))[:20]
+    action = str(event.get("Action", ""))[:80]
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    text = f"docker {kind} {action}"
+    if kind == "container" and attributes.get("exitCode") not in (None, ""):
+        text += f" (exit code {str(attributes['exitCode'])[:10]})"
+    if kind == "network" and attributes.get("name"):
+        text += (" from " if action == "disconnect" else " to ") + str(attributes["name"])[:64]
+    when = _event_time(event)
+    return (text + (f" at {when}" if when else ""))[:REASON_LIMIT]
+
+
+def _event_time(event: Json) -> str:
+    """The engine's event time as UTC ISO 8601 with milliseconds, or ''."""
+    nanos = event.get("timeNano")
+    seconds = nanos / 1e9 if isinstance(nanos, int) else event.get("time")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return ""
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 # -- one container ------------------------------------------------------------

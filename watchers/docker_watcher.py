@@ -32,6 +32,7 @@ from watchers.docker_translate import (
     Reaction,
     action_for_event,
     bridge_gateway,
+    describe_event,
     endpoint_from_inspect,
     subnets_of,
 )
@@ -70,6 +71,7 @@ class DockerWatcher:
         self.host_ip = host_ip
         self._subnets: frozenset[str] = frozenset()
         self._bridge_gateway: str | None = None
+        self._connections = 0
 
     def subnets(self) -> frozenset[str]:
         """CIDRs of every local Docker network, as of the last resync or network event."""
@@ -84,12 +86,14 @@ class DockerWatcher:
         stream: Any = None
         try:
             since = await self._call(lambda: _engine_time(client))
-            yield Resync(self.source, await self._call(lambda: self._list(client)))
+            endpoints = await self._call(lambda: self._list(client))
+            self._connections += 1
+            yield Resync(self.source, endpoints, _resync_reason(self._connections))
             stream = await self._call(
                 lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
             )
             async for item in _pump(stream, self.display_url):
-                event = await self._react(client, action_for_event(item))
+                event = await self._react(client, action_for_event(item), describe_event(item))
                 if event is not None:
                     yield event
             raise DockerUnavailable(
@@ -152,15 +156,17 @@ class DockerWatcher:
         self._bridge_gateway = bridge_gateway(networks)
 
     # -- events ---------------------------------------------------------------
-    async def _react(self, client: Any, action: EventAction) -> Event | None:
+    async def _react(self, client: Any, action: EventAction, reason: str) -> Event | None:
         if action.reaction is Reaction.REMOVE:
-            return Remove(self.source, action.container_id)
+            return Remove(self.source, action.container_id, reason)
         if action.reaction is Reaction.NETWORKS:
             await self._call(lambda: self._refresh_networks(client))
             return None
         if action.reaction is Reaction.REINSPECT:
             endpoint = await self._call(lambda: self._endpoint(client, action.container_id))
-            return Upsert(endpoint) if endpoint else Remove(self.source, action.container_id)
+            if endpoint is None:  # the inspect this event asked for found it stopped or gone
+                return Remove(self.source, action.container_id, f"{reason}; not running any more")
+            return Upsert(endpoint, reason)
         return None
 
     async def _call(self, fn: Callable[[], T]) -> T:
@@ -177,6 +183,12 @@ class DockerWatcher:
 
 
 # -- helpers ---------------------------------------------------------------------
+
+
+def _resync_reason(connections: int) -> str:
+    if connections == 1:
+        return "first sync with the Docker engine"
+    return "resync after reconnecting to the Docker engine (reconciles missed events)"
 
 
 def _env_kwargs() -> dict[str, Any]:

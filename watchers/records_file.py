@@ -104,8 +104,9 @@ class RecordsFile:
                 for error in result.errors:
                     log.warning("%s %s (line skipped)", self.path, error)
                 log.info("%s: loaded %d records", self.path, len(result.endpoints))
+                reason = f"records file {self.path} {'loaded' if seen is None else 'changed'}"
                 seen = stamp
-                yield Resync(self.source, result.endpoints)
+                yield Resync(self.source, result.endpoints, reason)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reload.wait(), self.poll)
 

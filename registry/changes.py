@@ -1,0 +1,178 @@
+"""Change records: what one registry event changed, name by name.
+
+`changes(old, new, event, at, policy)` compares the endpoints an event touched
+in two snapshots and returns one `Change` per (name, endpoint, aspect): the
+endpoint started or stopped answering for the name, an address came or went,
+it moved in or out of rotation, was paused, renamed, or its ports changed.
+Each record carries the event's `reason` and what the name answers right
+after the change. Pure: no I/O, no clock (the caller passes the time), and it
+decides nothing about answers that `Snapshot.resolve` does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from registry.events import Event, Remove, Resync, Upsert
+from registry.model import Address, Endpoint
+from registry.snapshot import Ref, Snapshot, UnhealthyPolicy
+
+
+class ChangeKind(StrEnum):
+    """What happened to one endpoint under one name."""
+
+    ADDED = "added"  # the endpoint now answers for the name
+    REMOVED = "removed"  # it no longer does
+    ADDRESS_ADDED = "address-added"
+    ADDRESS_REMOVED = "address-removed"
+    IN_ROTATION = "in-rotation"  # health let it back in
+    OUT_OF_ROTATION = "out-of-rotation"  # health took it out
+    HEALTH = "health"  # health changed without moving it in or out
+    PAUSED = "paused"
+    UNPAUSED = "unpaused"
+    RENAMED = "renamed"  # the endpoint's canonical (container) name changed
+    PORTS = "ports"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of the change history. `seq` is given by `History` (0 until then)."""
+
+    time: float
+    name: str
+    kind: ChangeKind
+    detail: str
+    endpoint: str
+    endpoint_id: str
+    source: str
+    reason: str
+    answer: tuple[str, ...]
+    seq: int = 0
+
+
+def default_reason(event: Event) -> str:
+    """The event's own reason, or what kind of event it was when the source gave none."""
+    if event.reason:
+        return event.reason
+    if isinstance(event, Upsert):
+        return f"upsert from {event.endpoint.source}"
+    if isinstance(event, Remove):
+        return f"remove from {event.source}"
+    return f"resync of {event.source}"
+
+
+def touched(old: Snapshot, new: Snapshot, event: Event) -> list[Ref]:
+    """The endpoint refs `event` can have changed (all of a source for a resync)."""
+    if isinstance(event, Upsert):
+        return [event.endpoint.ref]
+    if isinstance(event, Remove):
+        return [(event.source, event.id)]
+    refs = {r for r in old.endpoints if r[0] == event.source}
+    refs.update(r for r in new.endpoints if r[0] == event.source)
+    return sorted(refs)
+
+
+def changes(
+    old: Snapshot,
+    new: Snapshot,
+    event: Event,
+    at: float,
+    policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+) -> tuple[Change, ...]:
+    """Every change from `old` to `new` among the endpoints `event` touched."""
+    reason = default_reason(event)
+    answers: dict[str, tuple[str, ...]] = {}
+    out: list[Change] = []
+    for ref in touched(old, new, event):
+        before, after = old.endpoints.get(ref), new.endpoints.get(ref)
+        if before == after:
+            continue
+        gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
+        for key, kind, detail, ep in _aspects(before, after):
+            if key not in answers:
+                answers[key] = new.resolve(key, None, policy).addresses
+            why = gone if after is None else reason
+            detail = _fail_open_note(kind, detail, ep, answers[key])
+            out.append(Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answers[key]))
+    return tuple(out)
+
+
+Aspect = tuple[str, ChangeKind, str, Endpoint]
+
+
+def _aspects(before: Endpoint | None, after: Endpoint | None) -> Iterable[Aspect]:
+    """(name key, kind, detail, endpoint) for each thing that differs, sorted by name."""
+    old_keys = _keys(before)
+    new_keys = _keys(after)
+    found: list[Aspect] = []
+    for key in new_keys - old_keys:
+        assert after is not None
+        renamed = f"; renamed from {before.name}" if before and before.name != after.name else ""
+        found.append((key, ChangeKind.ADDED, _summary(after) + renamed, after))
+    for key in old_keys - new_keys:
+        assert before is not None
+        renamed = f"; renamed to {after.name}" if after and before.name != after.name else ""
+        found.append((key, ChangeKind.REMOVED, _addresses(before.addresses) + renamed, before))
+    if before is not None and after is not None:
+        for key in sorted(old_keys & new_keys):
+            found.extend((key, kind, detail, after) for kind, detail in _updates(before, after))
+    return sorted(found, key=lambda a: a[0])
+
+
+def _updates(before: Endpoint, after: Endpoint) -> list[tuple[ChangeKind, str]]:
+    found: list[tuple[ChangeKind, str]] = []
+    if before.name != after.name:
+        found.append((ChangeKind.RENAMED, f"{before.name} -> {after.name}"))
+    for address in after.addresses:
+        if address not in before.addresses:
+            found.append((ChangeKind.ADDRESS_ADDED, _addresses((address,))))
+    for address in before.addresses:
+        if address not in after.addresses:
+            found.append((ChangeKind.ADDRESS_REMOVED, _addresses((address,))))
+    found.extend(_state(before, after))
+    if before.ports != after.ports:
+        found.append((ChangeKind.PORTS, f"{_ports(before)} -> {_ports(after)}"))
+    return found
+
+
+def _state(before: Endpoint, after: Endpoint) -> list[tuple[ChangeKind, str]]:
+    """Pause first (it always decides rotation), then health."""
+    health = f"health {before.health.value} -> {after.health.value}"
+    if before.paused != after.paused:
+        return [(ChangeKind.PAUSED if after.paused else ChangeKind.UNPAUSED, "")]
+    if before.healthy != after.healthy:
+        return [(ChangeKind.IN_ROTATION if after.healthy else ChangeKind.OUT_OF_ROTATION, health)]
+    if before.health != after.health:
+        return [(ChangeKind.HEALTH, health)]
+    return []
+
+
+_STILL_OUT = (ChangeKind.ADDED, ChangeKind.OUT_OF_ROTATION, ChangeKind.HEALTH)
+
+
+def _fail_open_note(kind: ChangeKind, detail: str, ep: Endpoint, answer: tuple[str, ...]) -> str:
+    """Say so when an endpoint out for health is still answered (fail-open)."""
+    out_for_health = not ep.paused and not ep.healthy
+    if kind in _STILL_OUT and out_for_health and any(a.ip in answer for a in ep.addresses):
+        return detail + "; still answered: every endpoint of the name is unhealthy (fail-open)"
+    return detail
+
+
+def _keys(ep: Endpoint | None) -> set[str]:
+    return {claim.key for claim in ep.claims} if ep is not None else set()
+
+
+def _summary(ep: Endpoint) -> str:
+    out = ep.out_of_rotation_reason()
+    return _addresses(ep.addresses) + (f"; out of rotation: {out}" if out else "")
+
+
+def _addresses(addresses: Iterable[Address]) -> str:
+    text = ", ".join(f"{a.ip} on {a.network}" if a.network else a.ip for a in addresses)
+    return text or "no addresses"
+
+
+def _ports(ep: Endpoint) -> str:
+    return ", ".join(f"{p.port}/{p.proto}" for p in ep.ports) or "none"

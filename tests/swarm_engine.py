@@ -53,9 +53,9 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
     return [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
 
 
-def pick_subnet(prefix: int) -> str:
-    """A random 10.x subnet of `prefix` length that no existing route overlaps."""
-    used = _used_networks()
+def pick_subnet(prefix: int, avoid: str = "") -> str:
+    """A random 10.x subnet of `prefix` length that no route (and not `avoid`) overlaps."""
+    used = _used_networks() + ([ipaddress.IPv4Network(avoid)] if avoid else [])
     for _ in range(200):
         second = random.randint(100, 250)
         base = ipaddress.ip_network(f"10.{second}.{random.randint(0, 255)}.0/24")
@@ -151,24 +151,45 @@ class PrivateSwarm:
             raise EngineError(f"cannot load {IMAGE}: {err.decode(errors='replace')}")
 
     def _init_swarm(self) -> None:
-        self.gw_subnet = pick_subnet(24)
-        self.pool = pick_subnet(16)
         if self.docker("info", "--format", "{{.Swarm.LocalNodeState}}") == "active":
-            self.docker("swarm", "leave", "--force")
-        self.docker("network", "rm", "docker_gwbridge", check=False)
-        self.docker(
-            "network", "create", "--subnet", self.gw_subnet,
-            "--opt", f"com.docker.network.bridge.name={BRIDGE}",
-            "--opt", "com.docker.network.bridge.enable_ip_masquerade=false",
-            "--opt", "com.docker.network.bridge.enable_icc=true",
-            "docker_gwbridge",
-        )  # fmt: skip
+            self.docker("swarm", "leave", "--force")  # left over from a killed run
+        leftover = self.docker("ps", "-aq").split()
+        if leftover:
+            self.docker("rm", "-f", *leftover)
+        self.gw_subnet = self._gwbridge()
+        self.pool = pick_subnet(16, avoid=self.gw_subnet)
         self.docker(
             "swarm", "init", "--advertise-addr", "127.0.0.1",
             "--listen-addr", "127.0.0.1:23770", "--data-path-port", "47890",
             "--default-addr-pool", self.pool, "--default-addr-pool-mask-length", "24",
             "--task-history-limit", "2",
         )  # fmt: skip
+
+    def container_ips(self, name: str) -> tuple[int, dict[str, str]]:
+        """A container's pid and its address per network, docker_gwbridge included."""
+        data = self.inspect("inspect", name)[0]
+        ips = {net: s["IPAddress"] for net, s in data["NetworkSettings"]["Networks"].items()}
+        bridge = self.inspect("network", "inspect", "docker_gwbridge")[0]
+        for cid, entry in (bridge.get("Containers") or {}).items():
+            if cid == data["Id"]:
+                ips["docker_gwbridge"] = entry["IPv4Address"].split("/")[0]
+        return int(data["State"]["Pid"]), ips
+
+    def _gwbridge(self) -> str:
+        """docker_gwbridge as our own bridge `dnsd-swarm`: reuse it if it is there."""
+        found = self.docker("network", "inspect", "docker_gwbridge", check=False)
+        if found:
+            config = json.loads(found)[0]["IPAM"]["Config"]
+            return str(config[0]["Subnet"])
+        subnet = pick_subnet(24)
+        self.docker(
+            "network", "create", "--subnet", subnet,
+            "--opt", f"com.docker.network.bridge.name={BRIDGE}",
+            "--opt", "com.docker.network.bridge.enable_ip_masquerade=false",
+            "--opt", "com.docker.network.bridge.enable_icc=true",
+            "docker_gwbridge",
+        )  # fmt: skip
+        return subnet
 
     def stop(self) -> None:
         """Remove services, stacks and containers, leave the swarm, stop dockerd."""
@@ -179,6 +200,7 @@ class PrivateSwarm:
             _terminate(self.process)
             self.process = None
             _stop_leftover()
+            subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
 
     def _clear(self) -> None:
         services = self.docker("service", "ls", "-q", check=False).split()

@@ -177,10 +177,11 @@ class PrivateSwarm:
 
     def _gwbridge(self) -> str:
         """docker_gwbridge as our own bridge `dnsd-swarm`: reuse it if it is there."""
-        found = self.docker("network", "inspect", "docker_gwbridge", check=False)
+        found = json.loads(
+            self.docker("network", "inspect", "docker_gwbridge", check=False) or "[]"
+        )
         if found:
-            config = json.loads(found)[0]["IPAM"]["Config"]
-            return str(config[0]["Subnet"])
+            return str(found[0]["IPAM"]["Config"][0]["Subnet"])
         subnet = pick_subnet(24)
         self.docker(
             "network", "create", "--subnet", subnet,

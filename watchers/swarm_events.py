@@ -4,11 +4,16 @@ Pure: a decoded `/events` item in, a `SwarmAction` out. Service and node
 events ask for a re-read of the manager's listings; a task container's
 `kill`/`stop`/`die` is the first sign that the task is going away (it leaves
 rotation at once, before the manager's task list says so); `health_status`
-carries the container's new health. No I/O, no logging.
+carries the container's new health. `ReadPacer` decides when the next re-read
+is due: every `fast` seconds for `settle` seconds after an event, every
+`flux` seconds while some task is between states (for up to `patience`
+seconds after the last event), and every `slow` seconds otherwise. No I/O,
+no logging, no clock of its own: callers pass the time.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -83,3 +88,33 @@ def _health(text: str) -> Health:
         return Health(text.strip().lower())
     except ValueError:
         return Health.NONE
+
+
+@dataclass
+class ReadPacer:
+    """When to re-read the manager's listings; times are the caller's monotonic clock."""
+
+    fast: float = 0.1
+    settle: float = 3.0
+    slow: float = 10.0
+    flux: float = 0.5
+    patience: float = 60.0
+    last_read: float = 0.0
+    last_event: float = -math.inf
+    in_flux: bool = False
+
+    def due(self, now: float) -> float:
+        """The time the next re-read is due (may be in the past: read now)."""
+        due = self.last_read + self.slow
+        if now < self.last_event + self.settle or self.last_event > self.last_read:
+            due = min(due, self.last_read + self.fast)
+        if self.in_flux and now < self.last_event + self.patience:
+            due = min(due, self.last_read + self.flux)
+        return due
+
+    def event(self, now: float) -> None:
+        self.last_event = now
+
+    def read(self, now: float, in_flux: bool) -> None:
+        self.last_read = now
+        self.in_flux = in_flux

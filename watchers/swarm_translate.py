@@ -54,6 +54,18 @@ class SwarmState:
     stopping: Mapping[str, str] = field(default_factory=dict)
 
 
+def in_flux(state: SwarmState) -> bool:
+    """True while some task is between states: wanted running but not yet, or ending."""
+    for task in state.tasks:
+        current = str((task.get("Status") or {}).get("State", ""))
+        desired = str(task.get("DesiredState", ""))
+        if current in TERMINAL_STATES:
+            continue
+        if (desired == "running") != (current == "running"):
+            return True
+    return False
+
+
 def is_manager(info: Json) -> bool:
     """True when the engine's `/info` says it is an active Swarm manager."""
     swarm = info.get("Swarm") or {}

@@ -8,8 +8,9 @@ networks, inspects the local task containers' health, yields one `Resync`,
 and follows the event stream from that moment. The engine has no task
 events, so service/node events and local container events trigger a re-read
 of the listings, repeated at most `FAST_POLL` apart for `SETTLE` seconds
-after the last event (tasks move from pending to running without events),
-plus one re-read every `SLOW_POLL` seconds for changes on other nodes. Each
+after the last event and every 0.5 s while a task is between states (tasks
+move from pending to running without events; see `ReadPacer`), plus one
+re-read every `SLOW_POLL` seconds for changes on other nodes. Each
 re-read yields only what changed. Must not touch the store or decide
 answers. Logs only the worker-node notice.
 """
@@ -41,13 +42,26 @@ from watchers.docker_watcher import (
     _reason,
     _StreamEnd,
 )
-from watchers.swarm_events import EVENT_FILTERS, SwarmAction, SwarmReaction, swarm_action
-from watchers.swarm_translate import TASK_LABEL, SwarmState, changed, endpoints_of, is_manager
+from watchers.swarm_events import (
+    EVENT_FILTERS,
+    ReadPacer,
+    SwarmAction,
+    SwarmReaction,
+    swarm_action,
+)
+from watchers.swarm_translate import (
+    TASK_LABEL,
+    SwarmState,
+    changed,
+    endpoints_of,
+    in_flux,
+    is_manager,
+)
 
 log = logging.getLogger(__name__)
 
-FAST_POLL = 0.25
-SETTLE = 5.0
+FAST_POLL = 0.1
+SETTLE = 3.0
 SLOW_POLL = 10.0
 IDLE_RECHECK = 30.0
 T = TypeVar("T")
@@ -132,14 +146,12 @@ class SwarmWatcher:
     async def _follow(self, client: Any, stream: Iterator[Any]) -> AsyncIterator[Event]:
         queue = _pump(stream)
         loop = asyncio.get_running_loop()
-        busy_until = 0.0
-        last_read = next_slow = loop.time()
-        next_slow += self.slow_poll
+        pacer = ReadPacer(self.fast_poll, self.settle, self.slow_poll, last_read=loop.time())
+        pacer.read(loop.time(), in_flux(self._state))
         while True:
-            now = loop.time()
-            due = next_slow if now >= busy_until else min(next_slow, last_read + self.fast_poll)
             try:
-                item = await asyncio.wait_for(queue.get(), max(0.0, due - now))
+                wait = max(0.0, pacer.due(loop.time()) - loop.time())
+                item = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 item = None
             if isinstance(item, _StreamEnd):
@@ -151,14 +163,13 @@ class SwarmWatcher:
                 action = swarm_action(item)
                 if action.reaction is SwarmReaction.IGNORE:
                     continue
+                pacer.event(loop.time())
                 for event in await self._react(client, action):
                     yield event
-                busy_until = loop.time() + self.settle
-            if loop.time() >= min(next_slow, last_read + self.fast_poll):
+            if loop.time() >= pacer.due(loop.time()):
                 for event in await self._reread(client):
                     yield event
-                last_read = loop.time()
-                next_slow = last_read + self.slow_poll
+                pacer.read(loop.time(), in_flux(self._state))
 
     async def _react(self, client: Any, action: SwarmAction) -> list[Event]:
         """Apply a first sign (stopping, health) to the last reading at once."""

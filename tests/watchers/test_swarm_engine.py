@@ -264,7 +264,9 @@ async def test_a_client_on_the_overlay_resolves_through_dnsd(
         "--upstream", "127.0.0.1:9",
     ]  # fmt: skip
     with log.open("w") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environ)
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=environ, text=True
+        )
     try:
         served = Served(process, bridge, 53, 8053, log)
         wait_until_answering(served)
@@ -283,7 +285,8 @@ async def test_a_client_on_the_overlay_resolves_through_dnsd(
         assert all(ep["details"]["state"].startswith("running") for ep in body["endpoints"])
         assert {ep["details"]["service"] for ep in body["endpoints"]} == {"web"}
         status, containers = _get(bridge, "/v1/containers")
-        docker_names = {ep["container"] for ep in containers if ep["source"] == "docker"}
+        listed = containers["containers"]
+        docker_names = {ep["container"] for ep in listed if ep["source"] == "docker"}
         assert docker_names == {"dnsd-net", "client"}  # task containers are the swarm's
     finally:
         stop_process(process, 5)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from registry import Endpoint, Health, Resync, Snapshot, UnhealthyPolicy
-from watchers.swarm_events import SwarmReaction, swarm_action
-from watchers.swarm_translate import SwarmState, changed, endpoints_of, is_manager
+from watchers.swarm_events import ReadPacer, SwarmReaction, swarm_action
+from watchers.swarm_translate import SwarmState, changed, endpoints_of, in_flux, is_manager
 
 FIXTURES = Path(__file__).parent / "fixtures" / "swarm"
 NODE = "197x15fgms7lapfytmjm98hug"
@@ -231,3 +231,30 @@ def test_vip_endpoint_explains_its_tasks() -> None:
     details = dict(web.meta)
     assert details["tasks"].startswith("1 of 3 in rotation: ")
     assert "web.2: task shutting down (desired state remove)" in details["tasks"]
+
+
+@pytest.mark.parametrize(
+    ("last_read", "last_event", "in_flux", "now", "due"),
+    [
+        (100.0, -1.0, False, 100.0, 110.0),  # quiet: the slow poll
+        (100.0, 100.05, False, 100.05, 100.1),  # an event: fast polls
+        (100.0, 99.0, False, 101.0, 100.1),  # within the settle window: still fast
+        (100.0, 90.0, False, 100.0, 110.0),  # settled
+        (100.0, 90.0, True, 100.0, 100.5),  # a task between states: every 0.5 s
+        (200.0, 100.0, True, 200.0, 210.0),  # ... but not forever after the last event
+    ],
+)
+def test_read_pacing(
+    last_read: float, last_event: float, in_flux: bool, now: float, due: float
+) -> None:
+    pacer = ReadPacer(fast=0.1, settle=3.0, slow=10.0, flux=0.5, patience=60.0)
+    pacer.read(last_read, in_flux)
+    pacer.event(last_event)
+    assert pacer.due(now) == pytest.approx(due)
+
+
+def test_tasks_between_states_are_in_flux() -> None:
+    assert in_flux(state())  # shop_api.1 is pending (its host port is taken)
+    steady = [t for t in load("tasks.json") if t["ServiceID"].startswith(("rbtjtk", "j5iwut"))]
+    assert not in_flux(SwarmState(tasks=steady))
+    assert in_flux(SwarmState(tasks=load("tasks_scaledown.json")))  # web.2, web.3 ending

@@ -33,7 +33,6 @@ Json = Mapping[str, Any]
 
 TASK_LABEL = "com.docker.swarm.task.id"
 INGRESS = "ingress"
-LIVE_STATES = frozenset({"running", "starting"})
 TERMINAL_STATES = frozenset({"complete", "shutdown", "failed", "rejected", "remove", "orphaned"})
 STOPPING_DESIRED = frozenset({"shutdown", "remove", "orphaned", "complete"})
 
@@ -184,7 +183,9 @@ def _task_endpoint(
         ports=view.ports,
         health=_task_health(view, current, container, state.health),
         networks=tuple(dict.fromkeys(a.network for a in addresses)),
-        withdrawn=_withdrawn(task, current, node, state.stopping.get(task_id, "")),
+        withdrawn=_withdrawn(
+            task, current, node, state.stopping.get(task_id, ""), container in state.health
+        ),
         meta=(
             ("service", view.full),
             ("mode", view.describe()),
@@ -223,21 +224,27 @@ def _task_claims(view: ServiceView, suffix: str) -> Iterable[NameClaim]:
 def _task_health(
     view: ServiceView, current: str, container: str, health: Mapping[str, Health]
 ) -> Health:
-    if current == "starting":
-        return Health.STARTING
+    """The local container's health when known; else what the task state implies."""
     if container in health:
         return health[container]
+    if current == "starting":
+        return Health.STARTING
     return Health.HEALTHY if view.healthcheck else Health.NONE
 
 
-def _withdrawn(task: Json, current: str, node: Json, first_sign: str) -> str:
-    """Why a task is out whatever the policy: stopping, not started, or its node is down."""
+def _withdrawn(task: Json, current: str, node: Json, first_sign: str, local: bool) -> str:
+    """Why a task is out whatever the policy: stopping, not started, or its node is down.
+
+    A `starting` task counts as started (and so may fail open) only when its
+    container is local and known to run (`local`): Swarm marks a task
+    starting before its container runs, and keeps it so until a healthcheck passes.
+    """
     desired = str(task.get("DesiredState", ""))
     if first_sign:
         return f"task stopping ({first_sign})"
     if desired in STOPPING_DESIRED:
         return f"task shutting down (desired state {desired})"
-    if current not in LIVE_STATES:
+    if current != "running" and not (current == "starting" and local):
         return f"task not running (state {current})"
     if node and str((node.get("Status") or {}).get("State", "")) != "ready":
         return f"node {hostname(node)} is {(node.get('Status') or {}).get('State', 'unknown')}"

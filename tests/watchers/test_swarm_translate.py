@@ -145,8 +145,16 @@ def test_local_health_decides_and_all_unhealthy_policy_applies() -> None:
 
 
 def test_a_starting_task_is_out_and_a_ready_one_is_withdrawn() -> None:
+    """`starting` fails open only when its container is local and known to run."""
     starting = snapshot(state("tasks_scaledown.json")).names()["sick.1"][0]
+    assert starting.withdrawn == "task not running (state starting)"
+    sick = next(t for t in load("tasks_scaledown.json") if t["ID"].startswith("v7z0z076"))
+    running = {sick["Status"]["ContainerStatus"]["ContainerID"]: Health.STARTING}
+    snap = snapshot(state("tasks_scaledown.json", health=running))
+    starting = snap.names()["sick.1"][0]
     assert (starting.health, starting.withdrawn) == (Health.STARTING, "")
+    assert addresses(snap, "tasks.sick") == {"10.250.1.14"}  # fail-open: the only one
+    assert addresses(snap, "tasks.sick", UnhealthyPolicy.EMPTY) == set()
     ready = snapshot(state()).names()["sick.1"][0]
     assert ready.withdrawn == "task not running (state ready)"
     assert addresses(snapshot(state()), "tasks.sick") == set()

@@ -12,11 +12,15 @@ import sys
 import pytest
 
 from dnsd.app import build_watchers
+from dnsd.client import explain_text
 from dnsd.config import ConfigError, parse_serve_args
-from registry import Store
+from dnsd.explain import explain_name
+from registry import Resync, Snapshot, Store, UnhealthyPolicy
 from tests.docker_support import require_engine
+from tests.watchers.test_swarm_translate import NODE, load
 from watchers.base import Supervisor, WatcherState
 from watchers.docker_watcher import DockerWatcher
+from watchers.swarm_translate import SwarmState, endpoints_of
 from watchers.swarm_watcher import SwarmWatcher
 
 
@@ -99,3 +103,25 @@ async def test_not_a_manager_says_so_once_and_serves_nothing(
     notices = [r for r in caplog.records if "not a Swarm manager" in r.getMessage()]
     assert len(notices) == 1 and notices[0].levelno == level
     assert "services are visible only on managers" in notices[0].getMessage()
+
+
+def test_explain_shows_service_mode_node_state_and_why() -> None:
+    """The explain view and `dnsd explain` text of `tasks.web` 1.5 s after scale 3 -> 1."""
+    swarm = SwarmState(
+        load("services.json"),
+        load("tasks_scaledown.json"),
+        load("nodes.json"),
+        load("networks.json"),
+    )
+    snap = Snapshot().apply(Resync("swarm", tuple(endpoints_of(swarm).values())))
+    view = explain_name(snap, "tasks.web", "docker.", UnhealthyPolicy.SERVE_ALL)
+    assert view is not None
+    text = explain_text(view)
+    assert "service: web" in text and "mode: replicated, endpoint mode vip" in text
+    assert f"node: vm ({NODE})" in text
+    assert "state: running (desired remove)" in text
+    assert "OUT of rotation: task shutting down (desired state remove)" in text
+    assert (text.count(", in rotation"), text.count("OUT of rotation")) == (1, 2)  # web.1 is in
+    vip = explain_name(snap, "web", "docker.", UnhealthyPolicy.SERVE_ALL)
+    assert vip is not None
+    assert "tasks: 1 of 3 in rotation" in explain_text(vip)

@@ -5,7 +5,9 @@ events ask for a re-read of the manager's listings; a task container's
 `kill`/`stop`/`die` is the first sign that the task is going away (it leaves
 rotation at once, before the manager's task list says so); `health_status`
 carries the container's new health. `ReadPacer` decides when the next re-read
-is due: every `fast` seconds for `settle` seconds after an event, every
+is due: right after an event and then 10, 20, 40 ms later (the manager
+updates tasks a few ms after the event), every `fast` seconds for `settle`
+seconds after an event, every
 `flux` seconds while some task is between states (for up to `patience`
 seconds after the last event), and every `slow` seconds otherwise. No I/O,
 no logging, no clock of its own: callers pass the time.
@@ -95,6 +97,7 @@ class ReadPacer:
     """When to re-read the manager's listings; times are the caller's monotonic clock."""
 
     fast: float = 0.1
+    first: float = 0.01
     settle: float = 3.0
     slow: float = 10.0
     flux: float = 0.5
@@ -102,19 +105,23 @@ class ReadPacer:
     last_read: float = 0.0
     last_event: float = -math.inf
     in_flux: bool = False
+    reads_since_event: int = 0
 
     def due(self, now: float) -> float:
         """The time the next re-read is due (may be in the past: read now)."""
         due = self.last_read + self.slow
         if now < self.last_event + self.settle or self.last_event > self.last_read:
-            due = min(due, self.last_read + self.fast)
+            step = min(self.fast, self.first * 2 ** min(self.reads_since_event, 10))
+            due = min(due, self.last_read + step)
         if self.in_flux and now < self.last_event + self.patience:
             due = min(due, self.last_read + self.flux)
         return due
 
     def event(self, now: float) -> None:
         self.last_event = now
+        self.reads_since_event = 0
 
     def read(self, now: float, in_flux: bool) -> None:
         self.last_read = now
         self.in_flux = in_flux
+        self.reads_since_event += 1

@@ -146,7 +146,7 @@ class SwarmWatcher:
     async def _follow(self, client: Any, stream: Iterator[Any]) -> AsyncIterator[Event]:
         queue = _pump(stream)
         loop = asyncio.get_running_loop()
-        pacer = ReadPacer(self.fast_poll, self.settle, self.slow_poll, last_read=loop.time())
+        pacer = ReadPacer(fast=self.fast_poll, settle=self.settle, slow=self.slow_poll)
         pacer.read(loop.time(), in_flux(self._state))
         while True:
             try:

@@ -242,22 +242,25 @@ def test_vip_endpoint_explains_its_tasks() -> None:
 
 
 @pytest.mark.parametrize(
-    ("last_read", "last_event", "in_flux", "now", "due"),
+    ("last_event", "reads_after", "in_flux", "now", "due"),
     [
-        (100.0, -1.0, False, 100.0, 110.0),  # quiet: the slow poll
-        (100.0, 100.05, False, 100.05, 100.1),  # an event: fast polls
-        (100.0, 99.0, False, 101.0, 100.1),  # within the settle window: still fast
-        (100.0, 90.0, False, 100.0, 110.0),  # settled
-        (100.0, 90.0, True, 100.0, 100.5),  # a task between states: every 0.5 s
-        (200.0, 100.0, True, 200.0, 210.0),  # ... but not forever after the last event
+        (-1.0, 0, False, 100.0, 110.0),  # quiet: the slow poll
+        (100.05, 0, False, 100.05, 100.01),  # an event: read now (due is past) ...
+        (99.0, 1, False, 100.0, 100.02),  # ... then 20, 40, 80 ms apart ...
+        (99.0, 3, False, 100.0, 100.08),
+        (99.0, 5, False, 101.0, 100.1),  # ... then every 0.1 s for the settle window
+        (90.0, 5, False, 100.0, 110.0),  # settled
+        (90.0, 5, True, 100.0, 100.5),  # a task between states: every 0.5 s
+        (30.0, 5, True, 100.0, 110.0),  # ... but not forever after the last event
     ],
 )
 def test_read_pacing(
-    last_read: float, last_event: float, in_flux: bool, now: float, due: float
+    last_event: float, reads_after: int, in_flux: bool, now: float, due: float
 ) -> None:
-    pacer = ReadPacer(fast=0.1, settle=3.0, slow=10.0, flux=0.5, patience=60.0)
-    pacer.read(last_read, in_flux)
+    pacer = ReadPacer(fast=0.1, first=0.01, settle=3.0, slow=10.0, flux=0.5, patience=60.0)
     pacer.event(last_event)
+    pacer.read(100.0, in_flux)
+    pacer.reads_since_event = reads_after
     assert pacer.due(now) == pytest.approx(due)
 
 

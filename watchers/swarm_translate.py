@@ -80,16 +80,17 @@ def endpoints_of(state: SwarmState, source: str = "swarm") -> dict[str, Endpoint
         node_ep = node_endpoint(node, source)
         if node_ep is not None:
             out[node_ep.id] = node_ep
+    by_service: dict[str, list[Json]] = {}
+    for task in state.tasks:
+        by_service.setdefault(str(task.get("ServiceID", "")), []).append(task)
     for service in state.services:
         spec = service.get("Spec") or {}
         if is_disabled(spec.get("Labels") or {}):
             continue
         view = ServiceView.of(service)
-        tasks = [t for t in state.tasks if t.get("ServiceID") == view.id]
-        task_eps = [
-            ep for ep in (_task_endpoint(view, t, nodes, nets, state, source) for t in tasks)
-        ]
-        live = [ep for ep in task_eps if ep is not None]
+        tasks = by_service.get(view.id, [])
+        found = (_task_endpoint(view, t, nodes, nets, state, source) for t in tasks)
+        live = [ep for ep in found if ep is not None]
         out.update((ep.id, ep) for ep in live)
         vip = _vip_endpoint(view, service, live, nets, source)
         if vip is not None:
@@ -100,14 +101,17 @@ def endpoints_of(state: SwarmState, source: str = "swarm") -> dict[str, Endpoint
 
 
 def _network_names(state: SwarmState) -> dict[str, str]:
-    """Network id -> name, from the listing and from the tasks' attachments."""
-    names = {str(n.get("Id") or n.get("ID", "")): str(n.get("Name", "")) for n in state.networks}
+    """Network id -> name (`INGRESS` for an ingress network, whatever its name)."""
+    names: dict[str, str] = {}
+    for net in state.networks:
+        name = INGRESS if net.get("Ingress") else str(net.get("Name", ""))
+        names[str(net.get("Id") or net.get("ID", ""))] = name
     for task in state.tasks:
         for attachment in task.get("NetworksAttachments") or ():
             network = attachment.get("Network") or {}
-            names.setdefault(
-                str(network.get("ID", "")), str((network.get("Spec") or {}).get("Name", ""))
-            )
+            spec = network.get("Spec") or {}
+            name = INGRESS if spec.get("Ingress") else str(spec.get("Name", ""))
+            names.setdefault(str(network.get("ID", "")), name)
     return names
 
 
@@ -201,10 +205,9 @@ def task_addresses(task: Json, nets: Mapping[str, str]) -> tuple[Address, ...]:
     out = []
     for attachment in task.get("NetworksAttachments") or ():
         network = attachment.get("Network") or {}
-        name = str((network.get("Spec") or {}).get("Name", "")) or nets.get(
-            str(network.get("ID")), ""
-        )
-        if not name or name == INGRESS or (network.get("Spec") or {}).get("Ingress"):
+        spec = network.get("Spec") or {}
+        name = nets.get(str(network.get("ID", ""))) or str(spec.get("Name", ""))
+        if not name or name == INGRESS or spec.get("Ingress"):
             continue
         for cidr in attachment.get("Addresses") or ():
             out.append(Address(str(cidr).split("/", 1)[0], name))

@@ -212,6 +212,8 @@ class SwarmWatcher:
                     self._health[container["Id"]] = health
         live = {str(t.get("ID")) for t in tasks}
         self._stopping = {k: v for k, v in self._stopping.items() if k in live}
+        containers = {_container_of(t) for t in tasks}
+        self._health = {k: v for k, v in self._health.items() if k in containers}
         self._state = SwarmState(
             services=client.services(),
             tasks=tasks,
@@ -238,6 +240,10 @@ class SwarmWatcher:
             raise DockerUnavailable(
                 f"cannot read the Swarm at {self.display_url}: {_reason(exc)}"
             ) from exc
+
+
+def _container_of(task: dict[str, Any]) -> str:
+    return str(((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", ""))
 
 
 def _pump(stream: Iterator[Any]) -> asyncio.Queue[Any]:

@@ -269,3 +269,16 @@ def test_tasks_between_states_are_in_flux() -> None:
     steady = [t for t in load("tasks.json") if t["ServiceID"].startswith(("rbtjtk", "j5iwut"))]
     assert not in_flux(SwarmState(tasks=steady))
     assert in_flux(SwarmState(tasks=load("tasks_scaledown.json")))  # web.2, web.3 ending
+
+
+def test_an_ingress_network_is_never_answered_whatever_its_name() -> None:
+    text = (FIXTURES / "tasks.json").read_text().replace('"Name": "ingress"', '"Name": "mesh"')
+    networks = (
+        (FIXTURES / "networks.json").read_text().replace('"Name": "ingress"', '"Name": "mesh"')
+    )
+    swarm = SwarmState(
+        load("services.json"), json.loads(text), load("nodes.json"), json.loads(networks)
+    )
+    snap = snapshot(swarm)
+    assert addresses(snap, "tasks.web") == WEB_TASKS
+    assert addresses(snap, "web") == WEB_VIPS

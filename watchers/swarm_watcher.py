@@ -6,13 +6,14 @@ visible only on managers; the Docker watcher keeps serving containers). On a
 manager it notes the engine's clock, reads services, tasks, nodes and
 networks, inspects the local task containers' health, yields one `Resync`,
 and follows the event stream from that moment. The engine has no task
-events, so service/node events and local container events trigger a re-read
-of the listings, repeated at most `FAST_POLL` apart for `SETTLE` seconds
-after the last event and every 0.5 s while a task is between states (tasks
-move from pending to running without events; see `ReadPacer`), plus one
-re-read every `SLOW_POLL` seconds for changes on other nodes. Each
-re-read yields only what changed. Must not touch the store or decide
-answers. Logs only the worker-node notice.
+events, so service/node events and local container events trigger re-reads
+of `/tasks` paced by `ReadPacer` (10, 20, 40 ms after an event, then every
+`FAST_POLL` for `SETTLE` seconds, every 0.5 s while a task is between
+states), plus a full re-read (services, nodes, networks too) after a
+service/node event and every `SLOW_POLL` seconds for changes on other nodes.
+Container events act at once: a task container stopping takes its task out
+of rotation, a health change applies. Each re-read yields only what changed.
+Must not touch the store or decide answers. Logs only the worker-node notice.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class SwarmWatcher:
                     yield event
             since = _engine_time_of(info)
             self._health, self._stopping = {}, {}
-            self._current = await self._call(lambda: self._read(client, inspect_all=True))
+            self._current = await self._call(lambda: self._read(client, first=True, full=True))
             self._synced = True
             yield Resync(self.source, tuple(self._current.values()))
             stream = await self._call(
@@ -148,6 +149,7 @@ class SwarmWatcher:
         loop = asyncio.get_running_loop()
         pacer = ReadPacer(fast=self.fast_poll, settle=self.settle, slow=self.slow_poll)
         pacer.read(loop.time(), in_flux(self._state))
+        last_full, need_full = loop.time(), False
         while True:
             try:
                 wait = max(0.0, pacer.due(loop.time()) - loop.time())
@@ -164,12 +166,16 @@ class SwarmWatcher:
                 if action.reaction is SwarmReaction.IGNORE:
                     continue
                 pacer.event(loop.time())
+                need_full = need_full or action.reaction is SwarmReaction.RELIST
                 for event in await self._react(client, action):
                     yield event
             if loop.time() >= pacer.due(loop.time()):
-                for event in await self._reread(client):
+                full = need_full or loop.time() >= last_full + self.slow_poll
+                for event in await self._reread(client, full):
                     yield event
                 pacer.read(loop.time(), in_flux(self._state))
+                if full:
+                    last_full, need_full = loop.time(), False
 
     async def _react(self, client: Any, action: SwarmAction) -> list[Event]:
         """Apply a first sign (stopping, health) to the last reading at once."""
@@ -187,8 +193,8 @@ class SwarmWatcher:
         state = replace(self._state, health=dict(self._health), stopping=dict(self._stopping))
         return self._changes(endpoints_of(state, self.source))
 
-    async def _reread(self, client: Any) -> list[Event]:
-        return self._changes(await self._call(lambda: self._read(client, inspect_all=False)))
+    async def _reread(self, client: Any, full: bool) -> list[Event]:
+        return self._changes(await self._call(lambda: self._read(client, first=False, full=full)))
 
     def _changes(self, new: dict[str, Endpoint]) -> list[Event]:
         upserts, removes = changed(self._current, new)
@@ -202,10 +208,11 @@ class SwarmWatcher:
         client.ping()
         return client
 
-    def _read(self, client: Any, inspect_all: bool) -> dict[str, Endpoint]:
+    def _read(self, client: Any, first: bool, full: bool) -> dict[str, Endpoint]:
+        """Read /tasks (and services, nodes, networks if `full`); inspect containers if `first`."""
         self.polls += 1
         tasks = client.tasks()
-        if inspect_all:
+        if first:
             for container in client.containers(filters={"label": TASK_LABEL}):
                 health = self._inspect_health(client, container["Id"])
                 if health is not None:
@@ -214,13 +221,11 @@ class SwarmWatcher:
         self._stopping = {k: v for k, v in self._stopping.items() if k in live}
         containers = {_container_of(t) for t in tasks}
         self._health = {k: v for k, v in self._health.items() if k in containers}
-        self._state = SwarmState(
-            services=client.services(),
-            tasks=tasks,
-            nodes=client.nodes(),
-            networks=client.networks(),
-            health=dict(self._health),
-            stopping=dict(self._stopping),
+        state = self._state
+        if full:
+            state = SwarmState(client.services(), (), client.nodes(), client.networks())
+        self._state = replace(
+            state, tasks=tasks, health=dict(self._health), stopping=dict(self._stopping)
         )
         return endpoints_of(self._state, self.source)
 

@@ -225,7 +225,9 @@ async def test_scale_up_down_and_kill(swarm: PrivateSwarm) -> None:
         container = _container_with(swarm, "scaler", victim)
         swarm.docker("kill", container)
         await eventually(lambda: victim not in answer(store, "tasks.scaler"), "killed task out")
-        await eventually(lambda: len(answer(store, "tasks.scaler")) == 3, "replacement in")
+        await eventually(
+            lambda: len(answer(store, "tasks.scaler")) == 3, "replacement in", timeout=60
+        )
 
 
 def _container_with(engine: PrivateSwarm, service: str, ip: str) -> str:

@@ -17,8 +17,16 @@ from typing import Any
 import pytest
 
 from registry import Endpoint, Health, Resync, Snapshot, UnhealthyPolicy
+from watchers.docker_translate import container_labels, health_of
 from watchers.swarm_events import ReadPacer, SwarmReaction, swarm_action
-from watchers.swarm_translate import SwarmState, changed, endpoints_of, in_flux, is_manager
+from watchers.swarm_translate import (
+    TASK_LABEL,
+    SwarmState,
+    changed,
+    endpoints_of,
+    in_flux,
+    is_manager,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "swarm"
 NODE = "197x15fgms7lapfytmjm98hug"
@@ -29,8 +37,9 @@ def load(name: str) -> Any:
 
 
 def state(tasks: str = "tasks.json", **extra: Any) -> SwarmState:
+    services = "services_scaledown.json" if "scaledown" in tasks else "services.json"
     return SwarmState(
-        load("services.json"), load(tasks), load("nodes.json"), load("networks.json"), **extra
+        load(services), load(tasks), load("nodes.json"), load("networks.json"), **extra
     )
 
 
@@ -282,3 +291,10 @@ def test_an_ingress_network_is_never_answered_whatever_its_name() -> None:
     snap = snapshot(swarm)
     assert addresses(snap, "tasks.web") == WEB_TASKS
     assert addresses(snap, "web") == WEB_VIPS
+
+
+def test_a_task_container_is_recognised_by_its_label() -> None:
+    """The Docker watcher leaves containers with this label to the Swarm watcher."""
+    container = load("web_task_container.json")
+    assert TASK_LABEL in container_labels(container)
+    assert health_of(container["State"]) is Health.HEALTHY

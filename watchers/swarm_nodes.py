@@ -36,9 +36,15 @@ def _node_ready(node: Json) -> bool:
     return str((node.get("Status") or {}).get("State", "")) == "ready"
 
 
-def node_endpoint(node: Json, source: str) -> Endpoint | None:
+def advertise_address(node: Json) -> str:
+    """The node's address as the manager sees it; '' when unknown."""
     address = str((node.get("Status") or {}).get("Addr", ""))
-    if not address or address == "0.0.0.0":
+    return "" if address in ("", "0.0.0.0") else address
+
+
+def node_endpoint(node: Json, source: str) -> Endpoint | None:
+    address = advertise_address(node)
+    if not address:
         return None
     node_id = str(node.get("ID", ""))
     name = node_name(node)
@@ -76,13 +82,13 @@ def published_endpoints(
     for task in tasks:
         if f"task:{task.get('ID')}" not in in_rotation:
             continue
-        for entry in (task.get("Status") or {}).get("PortStatus", {}).get("Ports") or ():
+        for entry in ((task.get("Status") or {}).get("PortStatus") or {}).get("Ports") or ():
             port = _port(entry, "PublishedPort") if entry.get("PublishMode") == "host" else None
             if port:
                 host.setdefault(str(task.get("NodeID", "")), []).append(port)
     for node_id, node in nodes.items():
         ports = list(dict.fromkeys((ingress if _node_ready(node) else []) + host.get(node_id, [])))
-        address = str((node.get("Status") or {}).get("Addr", ""))
+        address = advertise_address(node)
         if not ports or not address:
             continue
         claims = [

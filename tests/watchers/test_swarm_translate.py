@@ -298,3 +298,13 @@ def test_a_task_container_is_recognised_by_its_label() -> None:
     container = load("web_task_container.json")
     assert TASK_LABEL in container_labels(container)
     assert health_of(container["State"]) is Health.HEALTHY
+
+
+def test_a_node_without_a_known_address_gets_no_records() -> None:
+    nodes = load("nodes.json")
+    nodes[0]["Status"]["Addr"] = "0.0.0.0"
+    swarm = SwarmState(load("services.json"), load("tasks.json"), nodes, load("networks.json"))
+    snap = snapshot(swarm)
+    assert not snap.has_name("vm.nodes")
+    assert snap.resolve_srv("_8080._tcp.web") == ()  # no target that would not resolve
+    assert addresses(snap, "tasks.web") == WEB_TASKS

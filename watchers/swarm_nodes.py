@@ -7,7 +7,9 @@ service's names `srv_only`, so `_<published port>._tcp.<service>` SRV records
 point at `<hostname>.nodes` without adding node addresses to the service's A
 records. Ingress (routing-mesh) ports are answered on every `ready` node, since
 the mesh accepts them on any node, drained or not; host-mode ports only on the
-nodes that run an in-rotation task. No I/O, no logging.
+nodes that run an in-rotation task. A node's address is on network `host`,
+as a host-network container's is, so client-view rules treat both alike.
+No I/O, no logging.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from registry import Address, Endpoint, NameClaim, Origin, Port
-from watchers.docker_translate import _relative_key
+from watchers.docker_translate import HOST_NETWORK, _relative_key
 from watchers.swarm_service import ServiceView, _endpoint_ports, _port
 
 Json = Mapping[str, Any]
@@ -57,7 +59,7 @@ def node_endpoint(node: Json, source: str) -> Endpoint | None:
             NameClaim(name, Origin.SWARM_NODE),
             NameClaim(f"{node_id.lower()}.nodes", Origin.SWARM_NODE),
         ),
-        addresses=(Address(address),),
+        addresses=(Address(address, HOST_NETWORK),),
         withdrawn="" if _node_ready(node) else f"node is {(node.get('Status') or {}).get('State')}",
         meta=(
             ("node", f"{hostname(node)} ({node_id})"),
@@ -99,7 +101,7 @@ def published_endpoints(
             id=f"published:{view.id}:{node_id}",
             name=node_name(node),
             claims=tuple(claims),
-            addresses=(Address(address),),
+            addresses=(Address(address, HOST_NETWORK),),
             ports=tuple(ports),
             meta=(
                 ("service", view.full),

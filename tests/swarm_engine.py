@@ -2,8 +2,9 @@
 
 Starts a second `dockerd` that uses only paths and names of the `swarm` branch
 (socket, data-root, exec-root and pidfile under /run/dnsd-swarm and
-/var/lib/dnsd-swarm, its own containerd namespace, `--bridge none
---iptables=false`), pre-creates its `docker_gwbridge` as a bridge named
+/var/lib/dnsd-swarm, its own containerd namespace, a default bridge of its own
+`dnsd-swm0` and `--iptables=false`; not `--bridge none`, which makes dockerd
+delete the host's `docker0`, the shared engine's bridge), pre-creates its `docker_gwbridge` as a bridge named
 `dnsd-swarm` on a 10.x subnet no route uses, loads the test image with
 `docker save | docker load`, and runs `docker swarm init --advertise-addr
 127.0.0.1`. `stop()` removes every service, stack and container, leaves the
@@ -34,6 +35,7 @@ DATA = Path("/var/lib/dnsd-swarm")
 SOCKET = RUN / "docker.sock"
 URL = f"unix://{SOCKET}"
 BRIDGE = "dnsd-swarm"
+DEFAULT_BRIDGE = "dnsd-swm0"  # the private engine's default bridge (not docker0, not none)
 LOG = Path("/tmp/dnsd-swarm-dockerd.log")
 
 
@@ -96,6 +98,7 @@ class PrivateSwarm:
         _stop_leftover()
         RUN.mkdir(parents=True, exist_ok=True)
         DATA.mkdir(parents=True, exist_ok=True)
+        _own_bridge()
         self.process = subprocess.Popen(
             [
                 "dockerd",
@@ -108,7 +111,7 @@ class PrivateSwarm:
                 "--pidfile",
                 str(RUN / "docker.pid"),
                 "--bridge",
-                "none",
+                DEFAULT_BRIDGE,
                 "--iptables=false",
                 "--ip-masq=false",
                 "--containerd-namespace",
@@ -201,7 +204,8 @@ class PrivateSwarm:
             _terminate(self.process)
             self.process = None
             _stop_leftover()
-            subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+            for bridge in (BRIDGE, DEFAULT_BRIDGE):
+                subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
 
     def _clear(self) -> None:
         services = self.docker("service", "ls", "-q", check=False).split()
@@ -212,6 +216,19 @@ class PrivateSwarm:
             self.docker("rm", "-f", *containers, check=False)
         self.docker("swarm", "leave", "--force", check=False)
         self.docker("network", "rm", "docker_gwbridge", check=False)
+
+
+def _own_bridge() -> None:
+    """The private engine's default bridge, made before it starts (see the module doc)."""
+    if subprocess.run(["ip", "link", "show", DEFAULT_BRIDGE], capture_output=True).returncode == 0:
+        return
+    gateway = next(ipaddress.ip_network(pick_subnet(24)).hosts())
+    for argv in (
+        ["ip", "link", "add", DEFAULT_BRIDGE, "type", "bridge"],
+        ["ip", "addr", "add", f"{gateway}/24", "dev", DEFAULT_BRIDGE],
+        ["ip", "link", "set", DEFAULT_BRIDGE, "up"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
 
 
 def _terminate(process: subprocess.Popen[bytes] | None) -> None:

@@ -37,6 +37,7 @@ from registry import History, Store
 from watchers.base import Supervisor, Watcher
 from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
+from watchers.swarm_watcher import SwarmWatcher
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,13 @@ def listen_addresses(config: Config) -> list[HostPort]:
 
 def build_watchers(config: Config) -> list[Watcher]:
     watchers: list[Watcher] = [RecordsFile(path, config.zone) for path in config.records]
+    swarm = config.swarm == "on" or (config.swarm == "auto" and config.docker)
     if config.docker:
-        watchers.append(DockerWatcher(url=config.docker_url, host_ip=config.host_ip))
+        watchers.append(
+            DockerWatcher(url=config.docker_url, host_ip=config.host_ip, leave_swarm_tasks=swarm)
+        )
+    if swarm:
+        watchers.append(SwarmWatcher(url=config.docker_url, required=config.swarm == "on"))
     return watchers
 
 

@@ -127,6 +127,9 @@ def explain_text(view: dict[str, object]) -> str:
         ports = ", ".join(f"{p['port']}/{p['proto']}" for p in _dicts(ep.get("ports")))
         if ports:
             lines.append(f"    ports {ports}")
+        details = ep.get("details")
+        for key, value in details.items() if isinstance(details, dict) else ():
+            lines.append(f"    {key}: {value}")
         state = "in rotation" if ep.get("in_rotation") else "OUT of rotation"
         reason = f": {ep['reason']}" if ep.get("reason") else ""
         lines.append(f"    health {ep.get('health')}, {state}{reason}")

@@ -52,6 +52,7 @@ class Config:
     docker: bool = True
     docker_url: str | None = None
     host_ip: str | None = None
+    swarm: str = "auto"
     upstreams: tuple[HostPort, ...] | None = None  # None means /etc/resolv.conf
     upstream_timeout: float = 1.0
     forward_deadline: float = 3.0
@@ -142,6 +143,13 @@ FLAGS: tuple[Flag, ...] = (
         "host_ip",
         parse_ip,
         "address answered for host-network containers (default: docker0 gateway)",
+    ),
+    Flag(
+        "--swarm",
+        "swarm",
+        choice("auto", "on", "off"),
+        "watch Docker Swarm services and tasks: auto (when the engine is a Swarm manager), "
+        "on or off (default auto)",
     ),
     Flag(
         "--upstream",

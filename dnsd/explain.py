@@ -65,7 +65,7 @@ def rotation(
     if any(reason == "" for reason in reasons.values()) or policy is UnhealthyPolicy.EMPTY:
         return reasons
     for ep in endpoints:
-        if not ep.paused:
+        if not ep.suspended:
             reasons[ep.ref] = ""
     return reasons
 
@@ -73,7 +73,7 @@ def rotation(
 def _fail_open(endpoints: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> bool:
     if policy is UnhealthyPolicy.EMPTY:
         return False
-    live = [ep for ep in endpoints if not ep.paused]
+    live = [ep for ep in endpoints if not ep.suspended]
     return bool(live) and not any(ep.healthy for ep in live)
 
 
@@ -89,6 +89,8 @@ def endpoint_view(ep: Endpoint, key: str | None = None) -> Json:
         "paused": ep.paused,
         "project": ep.project,
     }
+    if ep.meta:
+        view["details"] = dict(ep.meta)
     if key is not None:
         view["origins"] = [c.origin.value for c in ep.claims if c.key == key]
     return view

@@ -93,6 +93,8 @@ def _difference(old: Endpoint, new: Endpoint) -> str:
         changes.append(f"health {old.health.value} -> {new.health.value}")
     if old.paused != new.paused:
         changes.append("paused" if new.paused else "unpaused")
+    if old.withdrawn != new.withdrawn:
+        changes.append(new.withdrawn or f"no longer {old.withdrawn}")
     if old.addresses != new.addresses:
         changes.append(f"addresses {_addresses(old)} -> {_addresses(new)}")
     if old.claims != new.claims:

@@ -32,14 +32,26 @@ class Origin(StrEnum):
     COMPOSE_PROJECT_SERVICE = "compose-project-service"
     LABEL = "label"
     STATIC = "static"
+    SWARM_SERVICE = "swarm-service"
+    SWARM_STACK_SERVICE = "swarm-stack-service"
+    SWARM_TASKS = "swarm-tasks"
+    SWARM_TASK = "swarm-task"
+    SWARM_NODE = "swarm-node"
+    SWARM_PUBLISHED = "swarm-published"
 
 
 @dataclass(frozen=True, slots=True)
 class NameClaim:
-    """One name (a key from `registry.names.name_key`) and why it is claimed."""
+    """One name (a key from `registry.names.name_key`) and why it is claimed.
+
+    An `srv_only` claim puts the endpoint's ports under the name's SRV names
+    without adding its addresses to the name itself (a Swarm node that serves
+    a service's published port, but is not that service).
+    """
 
     key: str
     origin: Origin
+    srv_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,10 @@ class Endpoint:
 
     `source` names the producer that owns it ("docker", "file:/etc/x",
     "api"); `id` is unique within that source (a container id). `name` is the
-    canonical relative name used as PTR and SRV target.
+    canonical relative name used as PTR and SRV target. `withdrawn`, when
+    set, says why the source took it out of rotation (a Swarm task shutting
+    down): like `paused`, it stays out whatever the unhealthy policy. `meta`
+    holds source facts the explain view shows (service, mode, node, state).
     """
 
     source: str
@@ -87,6 +102,8 @@ class Endpoint:
     project: str = ""
     networks: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = field(default=())
+    withdrawn: str = ""
+    meta: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -97,10 +114,17 @@ class Endpoint:
         """True when health does not keep it out of rotation."""
         return self.health in (Health.NONE, Health.HEALTHY)
 
+    @property
+    def suspended(self) -> bool:
+        """Out of rotation whatever the unhealthy policy (paused or withdrawn)."""
+        return self.paused or bool(self.withdrawn)
+
     def out_of_rotation_reason(self) -> str:
         """'' when in rotation, else a short human reason."""
         if self.paused:
             return "paused"
+        if self.withdrawn:
+            return self.withdrawn
         if not self.healthy:
             return f"health is {self.health.value}"
         return ""

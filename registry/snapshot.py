@@ -137,9 +137,12 @@ def _index(
     srv: dict[str, list[SrvRecord]] = {}
     by_ip: dict[str, Endpoint] = {}
     for ep in sorted(endpoints, key=lambda e: (e.name, e.source, e.id)):
-        keys = dict.fromkeys(claim.key for claim in ep.claims)
-        for key in keys:
-            names.setdefault(key, []).append(ep)
+        keys: dict[str, bool] = {}
+        for claim in ep.claims:
+            keys[claim.key] = keys.get(claim.key, True) and claim.srv_only
+        for key, srv_only in keys.items():
+            if not srv_only:
+                names.setdefault(key, []).append(ep)
             for port in ep.ports:
                 srv_key = _join(f"{port.service_label}._{port.proto}", key)
                 srv.setdefault(srv_key, []).append(SrvRecord(ep.name, port.port, ep))
@@ -179,7 +182,7 @@ def _prefer_project(
 
 
 def _in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
-    live = tuple(ep for ep in claimants if not ep.paused)
+    live = tuple(ep for ep in claimants if not ep.suspended)
     healthy = tuple(ep for ep in live if ep.healthy)
     if healthy or policy is UnhealthyPolicy.EMPTY:
         return healthy

@@ -32,10 +32,12 @@ from watchers.docker_translate import (
     Reaction,
     action_for_event,
     bridge_gateway,
+    container_labels,
     describe_event,
     endpoint_from_inspect,
     subnets_of,
 )
+from watchers.swarm_translate import TASK_LABEL, is_manager
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 API_TIMEOUT = 15.0
@@ -60,15 +62,23 @@ class DockerWatcher:
     """A `Watcher` over one Docker engine (`url`: unix://, tcp://...; None = DOCKER_HOST/default).
 
     `host_ip` is answered for host-network containers; None means the default
-    bridge's gateway as found at each resync.
+    bridge's gateway as found at each resync. With `leave_swarm_tasks`, Swarm
+    task containers are left to the Swarm watcher whenever the engine is a
+    Swarm manager (checked at each resync); on a worker they stay containers.
     """
 
     def __init__(
-        self, source: str = "docker", url: str | None = None, host_ip: str | None = None
+        self,
+        source: str = "docker",
+        url: str | None = None,
+        host_ip: str | None = None,
+        leave_swarm_tasks: bool = False,
     ) -> None:
         self.source = source
         self.url = url
         self.host_ip = host_ip
+        self.leave_swarm_tasks = leave_swarm_tasks
+        self._skip_tasks = False
         self._subnets: frozenset[str] = frozenset()
         self._bridge_gateway: str | None = None
         self._connections = 0
@@ -85,7 +95,9 @@ class DockerWatcher:
         client = await self._call(self._connect)
         stream: Any = None
         try:
-            since = await self._call(lambda: _engine_time(client))
+            info = await self._call(client.info)
+            since = _engine_time_of(info)
+            self._skip_tasks = self.leave_swarm_tasks and is_manager(info)
             endpoints = await self._call(lambda: self._list(client))
             self._connections += 1
             yield Resync(self.source, endpoints, _resync_reason(self._connections))
@@ -148,6 +160,8 @@ class DockerWatcher:
             data = client.inspect_container(container_id)
         except docker.errors.NotFound:
             return None
+        if self._skip_tasks and TASK_LABEL in container_labels(data):
+            return None
         return endpoint_from_inspect(data, self.source, self.host_ip or self._bridge_gateway)
 
     def _refresh_networks(self, client: Any) -> None:
@@ -196,9 +210,9 @@ def _env_kwargs() -> dict[str, Any]:
     return dict(docker.utils.kwargs_from_env())
 
 
-def _engine_time(client: Any) -> str:
-    """The engine's clock as 'seconds.nanoseconds', the form `/events?since=` takes."""
-    text = str(client.info()["SystemTime"])
+def _engine_time_of(info: Json) -> str:
+    """The engine's clock in `/info` as 'seconds.nanoseconds', the form `/events?since=` takes."""
+    text = str(info["SystemTime"])
     match = _RFC3339.match(text)
     if match is None:
         raise DockerUnavailable(f"the Docker engine reported an unreadable time {text!r}")

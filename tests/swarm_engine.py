@@ -1,12 +1,12 @@
 """A private single-node Docker Swarm for tests and the Swarm benchmark.
 
-Starts a second `dockerd` that uses only paths and names of the `swarm` branch
-(socket, data-root, exec-root and pidfile under /run/dnsd-swarm and
-/var/lib/dnsd-swarm, its own containerd namespace, a default bridge of its own
-`dnsd-swm0` and `--iptables=false`; not `--bridge none`, which makes dockerd
-delete the host's `docker0`, the shared engine's bridge), pre-creates its
-`docker_gwbridge` as a bridge named `dnsd-swarm` on a 10.x subnet no route
-uses, loads the test image with `docker save | docker load`, and runs `docker swarm init --advertise-addr
+Starts a second `dockerd` that uses only paths and names of its own (socket,
+data-root, exec-root and pidfile under /run/dnsd-swarm and /var/lib/dnsd-swarm,
+its own containerd namespace, a default bridge of its own `dnsd-swm0`,
+`--iptables=false`; not `--bridge none`, which makes dockerd delete the host's
+`docker0`, the shared engine's bridge). It pre-creates its `docker_gwbridge` as
+a bridge named `dnsd-swarm` on a 10.x subnet no route uses, loads the test image
+with `docker save | docker load`, and runs `docker swarm init --advertise-addr
 127.0.0.1`. `stop()` removes every service, stack and container, leaves the
 swarm and stops the engine, whatever state it is in. The shared engine is
 never touched except to `docker save` the test image; it is never put in

@@ -23,11 +23,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from dnsd.change_feed import ChangeFeed
 from dnsd.config import Config
-from dnsd.http_api import start_http
-from dnsd.metrics import Metrics
-from dnsd.state import ServerState
+from dnsd.ops.change_feed import ChangeFeed
+from dnsd.ops.http_api import start_http
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.state import ServerState
 from registry import Address, Endpoint, Health, History, NameClaim, Origin, Resync, Store, Upsert
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,7 +15,7 @@ from typing import Any
 from dnsd import __version__, client, events_cli
 from dnsd.config import ConfigError, add_serve_arguments, load
 from dnsd.hostdns import add_host_dns_command
-from dnsd.logs import setup_logging
+from dnsd.ops.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from dnsd.client import Unreachable, fetch
 from dnsd.config import client_api_url
-from dnsd.events_api import parse_time
+from dnsd.ops.events_api import parse_time
 
 READ_TIMEOUT = 60.0  # the server sends a keepalive every 15 s
 RESUMES = 20  # how many times -f reconnects after being dropped, in a row

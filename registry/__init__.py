@@ -11,7 +11,7 @@ from registry.events import Event, Remove, Resync, Upsert
 from registry.history import History
 from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
+from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy, in_rotation
 from registry.store import Store
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "Store",
     "UnhealthyPolicy",
     "Upsert",
+    "in_rotation",
     "name_key",
 ]

@@ -18,7 +18,7 @@ from collections import Counter
 from dnsd.forward.message import REFUSED, SERVFAIL, Question, mixed_case, upstream_query
 from dnsd.forward.pool import UpstreamPool, UpstreamState
 from dnsd.forward.upstream import SpoofedReply, exchange_tcp, exchange_udp
-from dnsd.metrics import Metrics
+from dnsd.ops.metrics import Metrics
 
 ERROR_KINDS = ("timeout", "spoofed", "network", "servfail", "refused")
 _FAILURES = (TimeoutError, OSError, EOFError, SpoofedReply)

@@ -1,12 +1,12 @@
 """The Forwarder: answers every name dnsd is not authoritative for by asking upstreams.
 
-Implements the core's ForwardHandler seam (`allows`, `cached_reply`,
-`forward`): ACL check, cache, coalescing of identical in-flight queries,
+Implements the pipeline's ForwardHandler seam (`allows`, `cached_reply`,
+`forward`; `dnsd.serve.pipeline`): ACL check, cache, coalescing of identical in-flight queries,
 upstream order by health, UDP with TCP retry on TC, one absolute deadline per
 query from its arrival, a cap on queries in flight (SERVFAIL at once beyond
 it), SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
-It must not listen on sockets, truncate for UDP clients (the core does), or
-import the DNS core.
+It must not listen on sockets, truncate for UDP clients (the pipeline does),
+or import more of the DNS core than `dnsd.core.packet`.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from dnsd.forward.message import (
 )
 from dnsd.forward.pool import UpstreamPool
 from dnsd.forward.resolvconf import is_own_address
-from dnsd.metrics import Metrics
+from dnsd.ops.metrics import Metrics
+from dnsd.parsers import HostPort
 
 log = logging.getLogger(__name__)
-HostPort = tuple[str, int]
 MIN_ATTEMPT = 0.01  # below this much time left, another attempt is pointless
 LOOP_LOG_INTERVAL = 60.0
 QUESTION_MEMO_LIMIT = 4096

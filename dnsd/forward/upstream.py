@@ -14,8 +14,8 @@ import socket
 from collections.abc import Callable
 
 from dnsd.forward.message import Question, reply_matches
+from dnsd.parsers import HostPort, format_host_port
 
-HostPort = tuple[str, int]
 RECEIVE_SIZE = 65_535
 
 
@@ -76,7 +76,7 @@ async def exchange_tcp(
     finally:
         sock.close()
     if not reply_matches(reply, qid, question):
-        raise SpoofedReply(f"reply from {upstream[0]}:{upstream[1]} does not match the query")
+        raise SpoofedReply(f"reply from {format_host_port(*upstream)} does not match the query")
     return reply
 
 

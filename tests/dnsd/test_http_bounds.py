@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from dnsd.config import Config
-from dnsd.http_api import start_http
-from dnsd.http_bounds import HttpBounds
-from dnsd.metrics import Metrics
-from dnsd.state import ServerState
+from dnsd.ops.http_api import start_http
+from dnsd.ops.http_bounds import HttpBounds
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.state import ServerState
 from registry import Store
 
 TOKEN = "s3cret"

@@ -9,12 +9,12 @@ import socket
 from dnslib import DNSRecord
 from prometheus_client.parser import text_string_to_metric_families
 
-from dnsd import prometheus
 from dnsd.config import Config
 from dnsd.forward import Forwarder
-from dnsd.metrics import Metrics, qtype_label, rcode_label
-from dnsd.server import DnsServer
-from dnsd.state import ServerState
+from dnsd.ops import prometheus
+from dnsd.ops.metrics import Metrics, qtype_label, rcode_label
+from dnsd.ops.state import ServerState
+from dnsd.serve.listeners import DnsServer
 from registry import Store
 from tests.dnsd.forward.stub_upstream import StubUpstream
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
-from dnsd.sdnotify import Notifier, socket_address
+from dnsd.ops.sdnotify import Notifier, socket_address
 from tests.docker_support import require_engine
 from tests.serve_process import Served, dnsd_serve
 

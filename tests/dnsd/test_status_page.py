@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from dnsd.change_feed import ChangeFeed
 from dnsd.config import Config
-from dnsd.http_api import start_http
-from dnsd.metrics import Metrics
-from dnsd.state import ServerState
+from dnsd.ops.change_feed import ChangeFeed
+from dnsd.ops.http_api import start_http
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.state import ServerState, WatcherReport
 from registry import Address, Endpoint, Health, History, NameClaim, Origin, Store, Upsert
 
 HOSTILE = '<script>alert("x")</script>'
@@ -43,10 +43,7 @@ class Page:
 async def page() -> AsyncIterator[Page]:
     store = Store()
     feed = ChangeFeed(store, History(50))
-    report: list[dict[str, object]] = [
-        {"source": "docker", "state": "connected", "last_event": None,
-         "last_error": "</td><b>boom</b>", "events": 3, "resyncs": 1, "reconnects": 0}
-    ]  # fmt: skip
+    report = [WatcherReport("docker", "connected", None, "</td><b>boom</b>", events=3, resyncs=1)]
     state = ServerState(Config(), store, Metrics(), changes=feed, watcher_report=lambda: report)
     state.listeners = ["udp 127.0.0.1:53", "tcp 127.0.0.1:53"]
     store.apply(Upsert(endpoint("1", "web-1", "10.0.3.7"), "docker container start"))

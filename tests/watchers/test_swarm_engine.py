@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dnsd.explain import explain_name
+from dnsd.core.explain import explain_name
 from registry import Store, UnhealthyPolicy
 from tests.docker_support import eventually
 from tests.serve_process import Served, stop_process, wait_until_answering

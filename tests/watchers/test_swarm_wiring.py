@@ -14,7 +14,7 @@ import pytest
 from dnsd.app import build_watchers
 from dnsd.client import explain_text
 from dnsd.config import ConfigError, parse_serve_args
-from dnsd.explain import explain_name
+from dnsd.core.explain import explain_name
 from registry import Resync, Snapshot, Store, UnhealthyPolicy
 from tests.docker_support import require_engine
 from tests.watchers.test_swarm_translate import NODE, load

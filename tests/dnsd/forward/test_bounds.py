@@ -21,11 +21,11 @@ import pytest
 import uvloop
 from dnslib import RCODE, DNSRecord
 
-from dnsd import prometheus
 from dnsd.config import Config
 from dnsd.forward import Forwarder
-from dnsd.metrics import Metrics
-from dnsd.server import DnsServer
+from dnsd.ops import prometheus
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.listeners import DnsServer
 from registry import Store
 from tests.dnsd.forward.stub_upstream import Behaviour, StubUpstream
 

@@ -148,9 +148,9 @@ def _srv(ask: _Ask, key: str) -> LocalAnswer:
 def _glue(ask: _Ask, target: str, endpoint: Endpoint) -> list[RR]:
     label = DNSLabel(target)
     glue = []
-    for address in endpoint.addresses:
-        rdata = AAAA(address.ip) if ":" in address.ip else A(address.ip)
-        glue.append(_rr(label, QTYPE.AAAA if ":" in address.ip else QTYPE.A, rdata, ask))
+    for ip in ask.snapshot.addresses_of(endpoint, ask.client_ip):
+        rdata = AAAA(ip) if ":" in ip else A(ip)
+        glue.append(_rr(label, QTYPE.AAAA if ":" in ip else QTYPE.A, rdata, ask))
     return glue
 
 
@@ -251,27 +251,4 @@ def _rotate(items: list[_T], step: int) -> list[_T]:
 
 
 def _is_empty_non_terminal(snapshot: Snapshot, relative: str) -> bool:
-    return relative in _EMPTY_NON_TERMINALS.get(snapshot)
-
-
-class _SuffixMemo:
-    """Every proper suffix of every relative key of one snapshot (names that exist, empty)."""
-
-    def __init__(self) -> None:
-        self._snapshot: Snapshot | None = None
-        self._suffixes: frozenset[str] = frozenset()
-
-    def get(self, snapshot: Snapshot) -> frozenset[str]:
-        if snapshot is not self._snapshot:
-            keys = [*snapshot.names(), *snapshot.srv_names()]
-            self._suffixes = frozenset(
-                key.split(".", i)[-1]
-                for key in keys
-                if not is_absolute(key)
-                for i in range(1, key.count(".") + 1)
-            )
-            self._snapshot = snapshot
-        return self._suffixes
-
-
-_EMPTY_NON_TERMINALS = _SuffixMemo()
+    return snapshot.has_names_below(relative)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from registry import Endpoint, Snapshot, UnhealthyPolicy, name_key
+from registry import Address, Endpoint, Scope, Snapshot, UnhealthyPolicy, name_key
 from registry.names import is_absolute
 
 FAIL_OPEN = "fail-open: every endpoint unhealthy"
@@ -63,7 +63,7 @@ def rotation(
     if any(reason == "" for reason in reasons.values()) or policy is UnhealthyPolicy.EMPTY:
         return reasons
     for ep in endpoints:
-        if not ep.paused:
+        if ep.live:
             reasons[ep.ref] = ""
     return reasons
 
@@ -71,7 +71,7 @@ def rotation(
 def _fail_open(endpoints: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> bool:
     if policy is UnhealthyPolicy.EMPTY:
         return False
-    live = [ep for ep in endpoints if not ep.paused]
+    live = [ep for ep in endpoints if ep.live]
     return bool(live) and not any(ep.healthy for ep in live)
 
 
@@ -81,14 +81,24 @@ def endpoint_view(ep: Endpoint, key: str | None = None) -> Json:
         "source": ep.source,
         "id": ep.id,
         "container": ep.name,
-        "addresses": [{"ip": a.ip, "network": a.network} for a in ep.addresses],
+        "addresses": [_address_view(a) for a in ep.addresses],
         "ports": [{"port": p.port, "proto": p.proto, "name": p.name} for p in ep.ports],
         "health": ep.health.value,
         "paused": ep.paused,
         "project": ep.project,
     }
+    if ep.node:
+        view["node"] = ep.node
     if key is not None:
         view["origins"] = [c.origin.value for c in ep.claims if c.key == key]
+    return view
+
+
+def _address_view(address: Address) -> Json:
+    """An address; its scope is shown only in cluster mode (overlay, or a node's host address)."""
+    view: Json = {"ip": address.ip, "network": address.network}
+    if address.scope is not Scope.LOCAL:
+        view["scope"] = address.scope.value
     return view
 
 

@@ -7,9 +7,10 @@ newest one and tells subscribers when it changes.
 """
 
 from registry.events import Event, Remove, Resync, Upsert
-from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
+from registry.index import SrvRecord
+from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port, Scope
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
+from registry.snapshot import Resolution, Snapshot, UnhealthyPolicy
 from registry.store import Store
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Remove",
     "Resolution",
     "Resync",
+    "Scope",
     "Snapshot",
     "SrvRecord",
     "Store",

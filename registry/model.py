@@ -12,6 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+CLUSTER_SOURCE_PREFIX = "cluster:"
+UNREACHABLE = "not reachable from other hosts"
+
 
 class Health(StrEnum):
     """Docker's health states; NONE means the endpoint has no health check."""
@@ -32,6 +35,21 @@ class Origin(StrEnum):
     COMPOSE_PROJECT_SERVICE = "compose-project-service"
     LABEL = "label"
     STATIC = "static"
+    NODE = "node"  # <name>.<node>: one cluster node's endpoints under a name
+
+
+class Scope(StrEnum):
+    """Who can reach an address (see `registry.reachability`).
+
+    LOCAL: on this host's own networks (the Docker rule: clients on shared networks
+    prefer them). OVERLAY: a remote container's address on a multi-host network, only
+    for clients on that network. HOST: a remote node's advertised address, where the
+    container publishes ports; anyone can reach it.
+    """
+
+    LOCAL = "local"
+    OVERLAY = "overlay"
+    HOST = "host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +66,7 @@ class Address:
 
     ip: str
     network: str = ""
+    scope: Scope = Scope.LOCAL
 
     @property
     def version(self) -> int:
@@ -87,6 +106,7 @@ class Endpoint:
     project: str = ""
     networks: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = field(default=())
+    node: str = ""  # the cluster node it runs on; '' outside cluster mode
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -97,8 +117,25 @@ class Endpoint:
         """True when health does not keep it out of rotation."""
         return self.health in (Health.NONE, Health.HEALTHY)
 
+    @property
+    def remote(self) -> bool:
+        """True for an endpoint another cluster node published (source `cluster:<node>`)."""
+        return self.source.startswith(CLUSTER_SOURCE_PREFIX)
+
+    @property
+    def reachable(self) -> bool:
+        """False for a remote endpoint with no address this host's clients can reach."""
+        return bool(self.addresses) or not self.remote
+
+    @property
+    def live(self) -> bool:
+        """Neither paused nor unreachable: health alone decides its rotation."""
+        return not self.paused and self.reachable
+
     def out_of_rotation_reason(self) -> str:
         """'' when in rotation, else a short human reason."""
+        if not self.reachable:
+            return UNREACHABLE
         if self.paused:
             return "paused"
         if not self.healthy:

@@ -10,8 +10,9 @@ addresses of the changed endpoints. Pure data: no I/O.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from registry.layered import DELETED, LayeredMap, _Deleted
 from registry.model import Endpoint
@@ -19,6 +20,7 @@ from registry.names import is_absolute
 from registry.reachability import identifies_client
 
 Pair = tuple[Endpoint | None, Endpoint | None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,10 @@ def suffixes(key: str) -> list[str]:
     return [key.split(".", i)[-1] for i in range(1, key.count(".") + 1)]
 
 
+EndpointChanges = dict[str, tuple[Endpoint, ...] | _Deleted]
+SrvChanges = dict[str, tuple[SrvRecord, ...] | _Deleted]
+
+
 class Indexes:
     """Immutable indexes over one set of endpoints."""
 
@@ -81,9 +87,9 @@ class Indexes:
         self.below: LayeredMap[str, int] = LayeredMap()
 
     def changed(self, pairs: Iterable[Pair]) -> Indexes:
-        names: dict[str, tuple[Endpoint, ...] | _Deleted] = {}
-        srv: dict[str, tuple[SrvRecord, ...] | _Deleted] = {}
-        ips: dict[str, tuple[Endpoint, ...] | _Deleted] = {}
+        names: EndpointChanges = {}
+        srv: SrvChanges = {}
+        ips: EndpointChanges = {}
         for before, after in pairs:
             self._names(names, before, after)
             self._srv(srv, before, after)
@@ -96,7 +102,7 @@ class Indexes:
         return new
 
     def _names(
-        self, pending: dict[str, object], before: Endpoint | None, after: Endpoint | None
+        self, pending: EndpointChanges, before: Endpoint | None, after: Endpoint | None
     ) -> None:
         ref = (before or after).ref  # type: ignore[union-attr]
         added = set(name_keys(after))
@@ -108,9 +114,7 @@ class Indexes:
                 kept.sort(key=order)
             pending[key] = tuple(kept) if kept else DELETED
 
-    def _srv(
-        self, pending: dict[str, object], before: Endpoint | None, after: Endpoint | None
-    ) -> None:
+    def _srv(self, pending: SrvChanges, before: Endpoint | None, after: Endpoint | None) -> None:
         ref = (before or after).ref  # type: ignore[union-attr]
         new = srv_records(after)
         for key in dict.fromkeys((*srv_records(before), *new)):
@@ -120,7 +124,7 @@ class Indexes:
             pending[key] = tuple(kept) if kept else DELETED
 
     def _ips(
-        self, pending: dict[str, object], before: Endpoint | None, after: Endpoint | None
+        self, pending: EndpointChanges, before: Endpoint | None, after: Endpoint | None
     ) -> None:
         ref = (before or after).ref  # type: ignore[union-attr]
         added = set(owned_ips(after))
@@ -132,25 +136,26 @@ class Indexes:
                 kept.sort(key=order)
             pending[ip] = tuple(kept) if kept else DELETED
 
-    def _below(self, names: dict[str, object], srv: dict[str, object]) -> LayeredMap[str, int]:
+    def _below(self, names: EndpointChanges, srv: SrvChanges) -> LayeredMap[str, int]:
         counts: dict[str, int] = {}
-        for pending, index in ((names, self.names), (srv, self.srv)):
-            for key, value in pending.items():
-                delta = (not isinstance(value, _Deleted)) - (key in index)
-                for suffix in suffixes(key) if delta else ():
-                    counts[suffix] = counts.get(suffix, 0) + delta
+        appeared = [(k, not isinstance(v, _Deleted), k in self.names) for k, v in names.items()]
+        appeared += [(k, not isinstance(v, _Deleted), k in self.srv) for k, v in srv.items()]
+        for key, now, before in appeared:
+            delta = int(now) - int(before)
+            for suffix in suffixes(key) if delta else ():
+                counts[suffix] = counts.get(suffix, 0) + delta
         changes: dict[str, int | _Deleted] = {}
         for suffix, delta in counts.items():
             if delta:
-                total = self.below.get(suffix, 0) + delta  # type: ignore[operator]
+                total = (self.below.get(suffix) or 0) + delta
                 changes[suffix] = total if total > 0 else DELETED
         return self.below.update(changes)
 
 
 def _current(
-    pending: dict[str, object], index: LayeredMap[str, tuple[object, ...]], key: str
-) -> tuple[object, ...]:
-    value = pending.get(key)
-    if value is None:
-        return index.get(key, ()) or ()
-    return () if isinstance(value, _Deleted) else value  # type: ignore[return-value]
+    pending: Mapping[str, tuple[T, ...] | _Deleted], index: Mapping[str, tuple[T, ...]], key: str
+) -> tuple[T, ...]:
+    if key not in pending:
+        return index.get(key) or ()
+    value = pending[key]
+    return () if isinstance(value, _Deleted) else value

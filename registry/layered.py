@@ -37,17 +37,17 @@ class LayeredMap(Mapping[K, V], Generic[K, V]):
         self._len = len(self._base)
 
     def __getitem__(self, key: K) -> V:
-        value = self._overlay.get(key, self._base.get(key, DELETED))  # type: ignore[arg-type]
+        value = self._overlay.get(key, self._base.get(key, DELETED))
         if isinstance(value, _Deleted):
             raise KeyError(key)
         return value
 
     def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
-        value = self._overlay.get(key, self._base.get(key, DELETED))  # type: ignore[arg-type]
+        value = self._overlay.get(key, self._base.get(key, DELETED))
         return default if isinstance(value, _Deleted) else value
 
     def __contains__(self, key: object) -> bool:
-        value = self._overlay.get(key, self._base.get(key, DELETED))  # type: ignore[arg-type, call-overload]
+        value = self._overlay.get(key, self._base.get(key, DELETED))  # type: ignore[arg-type]
         return not isinstance(value, _Deleted)
 
     def __len__(self) -> int:

@@ -75,11 +75,17 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class Port:
-    """A service port; `name` becomes the SRV service label (`_http`), else `_<port>`."""
+    """A service port; `name` becomes the SRV service label (`_http`), else `_<port>`.
+
+    `host_port` (0: none) is where the host publishes it, bound to `host_ip`
+    ('' or a wildcard: every host address).
+    """
 
     port: int
     proto: str = "tcp"
     name: str = ""
+    host_port: int = 0
+    host_ip: str = ""
 
     @property
     def service_label(self) -> str:

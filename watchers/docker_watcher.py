@@ -32,6 +32,7 @@ from watchers.docker_translate import (
     action_for_event,
     bridge_gateway,
     endpoint_from_inspect,
+    overlays_of,
     subnets_of,
 )
 
@@ -68,6 +69,7 @@ class DockerWatcher:
         self.url = url
         self.host_ip = host_ip
         self._subnets: frozenset[str] = frozenset()
+        self._overlays: frozenset[str] = frozenset()
         self._bridge_gateway: str | None = None
 
     def subnets(self) -> frozenset[str]:
@@ -115,11 +117,14 @@ class DockerWatcher:
             data = client.inspect_container(container_id)
         except docker.errors.NotFound:
             return None
-        return endpoint_from_inspect(data, self.source, self.host_ip or self._bridge_gateway)
+        return endpoint_from_inspect(
+            data, self.source, self.host_ip or self._bridge_gateway, self._overlays
+        )
 
     def _refresh_networks(self, client: Any) -> None:
         networks = client.networks()
         self._subnets = subnets_of(networks)
+        self._overlays = overlays_of(networks)
         self._bridge_gateway = bridge_gateway(networks)
 
     # -- events ---------------------------------------------------------------

@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import re
 import signal
 import socket
 import struct
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -27,7 +30,7 @@ from dnsd.parsers import HostPort
 from dnsd.server import DnsServer
 from dnsd.state import ServerState
 from registry import Store
-from watchers.base import Supervisor, Watcher
+from watchers.base import Supervisor, Watcher, WatcherState
 from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
 
@@ -103,6 +106,66 @@ def build_forwarder(
     return forwarder
 
 
+def build_cluster(config: Config, watchers: Sequence[Watcher]) -> Any:
+    """The cluster member for --cluster-etcd (imports the optional `dnsd[cluster]` extra)."""
+    try:
+        from watchers.cluster import ClusterMember, ClusterSettings
+        from watchers.cluster.etcd import EtcdSettings
+    except ImportError as exc:
+        log.error("--cluster-etcd needs the cluster extra (%s): pip install 'dnsd[cluster]'", exc)
+        raise SystemExit(2) from None
+    etcd = EtcdSettings(
+        endpoints=config.cluster_etcd,
+        cacert=config.etcd_cacert,
+        cert=config.etcd_cert,
+        key=config.etcd_key,
+        user=config.etcd_user,
+        password=config.etcd_password,
+        max_txn_ops=config.etcd_max_txn_ops,
+    )
+    settings = ClusterSettings(
+        etcd=etcd,
+        zone=config.zone,
+        node=config.node or default_node_name(),
+        advertise_ip=config.advertise_ip or route_source(config.cluster_etcd[0]),
+        lease_ttl=config.cluster_lease_ttl,
+        keep_remote=config.cluster_keep_remote,
+        publish=config.cluster_publish,
+    )
+    log.info(
+        "cluster: node %s, advertising %s, etcd %s",
+        settings.node,
+        settings.advertise_ip,
+        ", ".join(config.cluster_etcd),
+    )
+    return ClusterMember(settings)
+
+
+def default_node_name() -> str:
+    """The host name as one DNS label (`Web-01.example` -> `web-01`)."""
+    label = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().split(".")[0].lower()).strip("-")
+    return label[:63] or "node"
+
+
+def route_source(url: str) -> str:
+    """The local address the kernel would use to reach etcd (a UDP connect sends nothing)."""
+    host = urlsplit(url).hostname or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((host, 9))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+CLUSTER_STATES = {
+    "connected": WatcherState.CONNECTED,
+    "connecting": WatcherState.RESYNCING,
+    "disconnected": WatcherState.BACKING_OFF,
+}
+
+
 class App:
     """Everything `dnsd serve` runs, with ordered start and stop."""
 
@@ -113,7 +176,12 @@ class App:
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
         watchers = build_watchers(config)
-        self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
+        self.cluster = build_cluster(config, watchers) if config.cluster_etcd else None
+        apply = self.cluster.attach(self.store) if self.cluster else self.store.apply
+        self.supervisors = [Supervisor(w, apply) for w in watchers]
+        if self.cluster is not None:
+            self.supervisors.append(Supervisor(self.cluster, self.store.apply))
+            self.state.cluster_report = self.cluster.report
         self.state.watcher_report = self._watcher_report
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)
         self.state.forwarder_stats = self.forwarder.stats
@@ -126,7 +194,7 @@ class App:
         return [
             {
                 "source": s.status.source,
-                "state": s.status.state.value,
+                "state": self._state_of(s).value,
                 "last_event": s.status.last_event,
                 "last_error": s.status.last_error,
                 "synced_once": s.status.synced_once,
@@ -136,6 +204,17 @@ class App:
             }
             for s in self.supervisors
         ]
+
+    def _state_of(self, supervisor: Supervisor) -> WatcherState:
+        """The supervisor's state; the cluster member reports its own connection."""
+        if (
+            supervisor.watcher is self.cluster
+            and supervisor.status.state is not WatcherState.STOPPED
+        ):
+            return CLUSTER_STATES.get(
+                str(getattr(self.cluster, "state", "")), WatcherState.STARTING
+            )
+        return supervisor.status.state
 
     async def start(self) -> None:
         """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers."""

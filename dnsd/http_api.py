@@ -75,7 +75,7 @@ def _filters(request: web.Request) -> explain.Filters:
 async def health(request: web.Request) -> web.Response:
     state = _state(request)
     snapshot = state.store.snapshot
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if state.dns_bound else "dns listeners not bound",
         "version": __version__,
         "uptime_seconds": round(time.time() - state.started, 3),
@@ -86,6 +86,8 @@ async def health(request: web.Request) -> web.Response:
         "registry_version": snapshot.version,
         "forwarder": state.forwarder_stats(),
     }
+    if state.cluster_report is not None:
+        body["cluster"] = state.cluster_report()
     return reply(body, 200 if state.dns_bound else 503)
 
 

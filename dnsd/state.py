@@ -38,6 +38,8 @@ class ServerState:
     watcher_report: Callable[[], list[dict[str, object]]] = _no_watchers
     # Forwarding cache figures: size, hits, misses ...
     forwarder_stats: Callable[[], dict[str, float]] = _no_stats
+    # Multi-host mode: node, etcd state, lease, watch revision, nodes seen (None: single host)
+    cluster_report: Callable[[], dict[str, object]] | None = None
 
     def ready(self) -> bool:
         """Listeners bound and every watcher has finished its first full sync."""

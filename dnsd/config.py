@@ -105,6 +105,7 @@ class Flag:
     help: str
     repeat: bool = False
     boolean: bool = False
+    split: bool = False  # a repeated flag's value may itself be a comma-separated list
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -248,8 +249,9 @@ CLUSTER_FLAGS: tuple[Flag, ...] = (
         "--cluster-etcd",
         "cluster_etcd",
         parse_etcd_url,
-        "etcd v3 client URL, repeatable: turns on multi-host mode (needs dnsd[cluster])",
+        "etcd v3 client URLs, comma-separated or repeated: turns on multi-host mode",
         repeat=True,
+        split=True,
     ),
     Flag("--node", "node", parse_node_name, "this host's cluster node name (default: host name)"),
     Flag(
@@ -280,8 +282,9 @@ CLUSTER_FLAGS: tuple[Flag, ...] = (
         "--cluster-publish",
         "cluster_publish",
         parse_publish,
-        "local sources published to other hosts: docker, file, api; repeatable (default docker)",
+        "local sources published to other hosts: docker, file, api (default docker)",
         repeat=True,
+        split=True,
     ),
     Flag(
         "--cluster-lease-ttl",
@@ -344,6 +347,8 @@ def _value(flag: Flag, raw: object, where: str) -> object:
         return raw
     if flag.repeat:
         items = raw if isinstance(raw, list) else [p for p in str(raw).replace(",", " ").split()]
+        if flag.split:
+            items = [p for item in items for p in str(item).replace(",", " ").split()]
         if flag.field in SPECIAL and items == [SPECIAL[flag.field]]:
             return None
         if flag.field in SPECIAL and SPECIAL[flag.field] in items:

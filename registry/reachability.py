@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from registry.model import Address, Endpoint, Scope
 
 MULTI_HOST_SCOPES = frozenset({"swarm", "global"})  # Docker network scopes that span hosts
+ANY = "any"  # a published address meant for every client (records files, API records)
 
 
 def visible_addresses(endpoints: Iterable[Endpoint], client: Endpoint | None) -> tuple[str, ...]:
@@ -44,12 +45,14 @@ def identifies_client(address: Address) -> bool:
 def remote_addresses(
     addresses: Iterable[tuple[str, str, str]], advertise_ip: str, publishes_ports: bool
 ) -> tuple[Address, ...]:
-    """What another host may use of a remote container: (ip, network, docker scope) triples
-    on multi-host networks, plus the node's `advertise_ip` when it publishes host ports."""
+    """What another host may use of a remote endpoint, from its published (ip, network,
+    scope) triples: addresses on multi-host networks (scope `overlay`), addresses declared
+    for everyone (scope `any`: records files, API records), and the node's `advertise_ip`
+    when it publishes host ports. Addresses on the node's own local networks are dropped."""
     out = [
-        Address(ip, network, Scope.OVERLAY)
+        Address(ip, network, Scope.OVERLAY if scope == Scope.OVERLAY.value else Scope.HOST)
         for ip, network, scope in addresses
-        if scope in MULTI_HOST_SCOPES
+        if scope in (Scope.OVERLAY.value, ANY)
     ]
     if publishes_ports and advertise_ip:
         out.append(Address(advertise_ip, "", Scope.HOST))

@@ -14,10 +14,21 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from registry import Endpoint, Event, Health, NameClaim, Origin, Port, Resync, Scope, Upsert
+from registry import (
+    Address,
+    Endpoint,
+    Event,
+    Health,
+    NameClaim,
+    Origin,
+    Port,
+    Resync,
+    Scope,
+    Upsert,
+)
 from registry.model import CLUSTER_SOURCE_PREFIX
 from registry.names import is_absolute, name_key
-from registry.reachability import remote_addresses
+from registry.reachability import ANY, remote_addresses
 
 FORMAT = 1
 MAX_VALUE_BYTES = 16 * 1024
@@ -95,7 +106,7 @@ def encode(ep: Endpoint, advertise_ip: str) -> bytes:
             if c.origin is not Origin.NODE and not is_absolute(c.key)
         ],
         "addresses": [
-            {"ip": a.ip, "network": a.network, "scope": a.scope.value} for a in ep.addresses
+            {"ip": a.ip, "network": a.network, "scope": _scope(ep, a)} for a in ep.addresses
         ],
         "ports": [
             {
@@ -113,6 +124,11 @@ def encode(ep: Endpoint, advertise_ip: str) -> bytes:
         "host": advertise_ip,
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _scope(ep: Endpoint, address: Address) -> str:
+    """Docker addresses keep their scope; static records name addresses meant for anyone."""
+    return address.scope.value if ep.source == "docker" else ANY
 
 
 # -- remote endpoints ------------------------------------------------------------------
@@ -207,8 +223,8 @@ def _ip(value: object) -> str:
 
 def _address(item: Any) -> tuple[str, str, str]:
     scope = _text(item.get("scope", Scope.LOCAL.value))
-    if scope not in (Scope.LOCAL.value, Scope.OVERLAY.value):
-        raise ValueError(f"address scope {scope!r} is not local or overlay")
+    if scope not in (Scope.LOCAL.value, Scope.OVERLAY.value, ANY):
+        raise ValueError(f"address scope {scope!r} is not local, overlay or any")
     return (_ip(item["ip"]), _text(item.get("network", "")), scope)
 
 

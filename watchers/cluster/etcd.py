@@ -95,6 +95,7 @@ def target_of(url: str) -> str:
 def _credentials(settings: EtcdSettings, url: str) -> grpc.ChannelCredentials | None:
     if urlsplit(url).scheme != "https":
         return None
+
     def read(path: Path | None) -> bytes | None:
         return path.read_bytes() if path else None
 

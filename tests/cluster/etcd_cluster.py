@@ -8,6 +8,7 @@ connection dropped, new ones refused) to cut one dnsd off from etcd. Stops what 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -165,14 +166,14 @@ class Relay:
 
     def cut(self) -> None:
         if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked in another thread
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
             for sock in self._sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self._sockets.clear()
 
@@ -202,7 +203,5 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
     except OSError:
         pass
     for sock in (source, sink):
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

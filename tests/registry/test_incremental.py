@@ -30,7 +30,7 @@ def fresh(snapshot: Snapshot) -> Snapshot:
 def same_indexes(a: Snapshot, b: Snapshot) -> None:
     assert dict(a.names()) == dict(b.names())
     assert dict(a.srv_names()) == dict(b.srv_names())
-    for key in list(a.names()) + ["shop0", "shop1", "shop2", "_tcp.svc1", "nope"]:
+    for key in [*list(a.names()), "shop0", "shop1", "shop2", "_tcp.svc1", "nope"]:
         assert a.has_names_below(key) == b.has_names_below(key), key
     for ep in b.endpoints.values():
         for address in ep.addresses:

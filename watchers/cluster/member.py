@@ -163,7 +163,7 @@ class ClusterMember:
         try:
             await self._lease(etcd)
             await self.publisher.republish(etcd, self.lease)
-            revision = await self._load(etcd, emit)
+            revision = await self.load(etcd, emit)
             self.state, self.disconnected_since, self.last_error = "connected", None, ""
             log.info(
                 "cluster: node %s connected to etcd at %s (lease %x, revision %d)",
@@ -175,7 +175,7 @@ class ClusterMember:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._keepalive(etcd))
                 group.create_task(self._publish(etcd))
-                group.create_task(self._follow(etcd, revision, emit))
+                group.create_task(self.follow(etcd, revision, emit))
         finally:
             self.cluster_revision = max(self.cluster_revision, etcd.cluster_revision)
             await etcd.close()
@@ -200,7 +200,7 @@ class ClusterMember:
             self.publisher.wake.clear()
             await self.publisher.flush(etcd, self.lease)
 
-    async def _load(self, etcd: Etcd, emit: Callable[[Event], None]) -> int:
+    async def load(self, etcd: Etcd, emit: Callable[[Event], None]) -> int:
         """One range read: a `Resync` per node seen (and an empty one per node gone)."""
         revision, items = await etcd.range(prefix(self.settings.zone))
         found: dict[str, list[Endpoint]] = {}
@@ -216,7 +216,7 @@ class ClusterMember:
         self.revision = revision
         return revision
 
-    async def _follow(self, etcd: Etcd, revision: int, emit: Callable[[Event], None]) -> None:
+    async def follow(self, etcd: Etcd, revision: int, emit: Callable[[Event], None]) -> None:
         while True:
             try:
                 async for change in etcd.watch(prefix(self.settings.zone), revision + 1):
@@ -228,7 +228,7 @@ class ClusterMember:
                     revision + 1,
                     exc,
                 )
-                revision = await self._load(etcd, emit)
+                revision = await self.load(etcd, emit)
 
     def _apply(self, change: Change, emit: Callable[[Event], None]) -> None:
         self.revision = change.revision

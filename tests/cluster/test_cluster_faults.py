@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from tests.cluster.conftest import (
@@ -22,8 +23,13 @@ from tests.cluster.conftest import (
     wait_for,
 )
 from tests.cluster.etcd_cluster import EtcdCluster, Relay
+from tests.serve_process import Served
 
 PUBLISH = ("--cluster-publish", "file")
+
+
+def disconnected(served: Served) -> bool:
+    return bool(cluster_health(served)["state"] == "disconnected")
 
 
 def test_one_member_killed_no_interruption_nothing_lost(
@@ -163,11 +169,12 @@ def test_bad_values_are_skipped_with_a_warning_naming_the_key(
     file_b = records(tmp_path, "b", "10.2.0.1 db\n")
     with node("b", "--records", str(file_b), *PUBLISH) as b:
         wait_for(lambda: cluster_health(b)["state"] == "connected", "b connected", b)
+        head = f"/dnsd/v1/{zone}/nodes/evil/docker"
         bad = {
-            f"/dnsd/v1/{zone}/nodes/evil/docker/json": "{not json",
-            f"/dnsd/v1/{zone}/nodes/evil/docker/zone": '{"v":1,"name":"x.example.","names":[]}',
-            f"/dnsd/v1/{zone}/nodes/evil/docker/ip": '{"v":1,"name":"x","addresses":[{"ip":"1.2.3.999"}]}',
-            f"/dnsd/v1/{zone}/nodes/evil/docker/big": '{"v":1,"name":"' + "x" * 20000 + '"}',
+            f"{head}/json": "{not json",
+            f"{head}/zone": '{"v":1,"name":"x.example.","names":[]}',
+            f"{head}/ip": '{"v":1,"name":"x","addresses":[{"ip":"1.2.3.999"}]}',
+            f"{head}/big": '{"v":1,"name":"' + "x" * 20000 + '"}',
         }
         for key, value in bad.items():
             etcd.ctl("put", key, value)

@@ -106,11 +106,7 @@ def test_every_member_down_keeps_answering_then_converges(
         etcd.stop()
         try:
             for served in (a, b):
-                wait_for(
-                    lambda s=served: cluster_health(s)["state"] == "disconnected",
-                    "disconnected",
-                    served,
-                )
+                wait_for(partial(disconnected, served), "disconnected", served)
                 assert http_get(served, "/health")["status"] == "ok"
             assert answer(a, f"web.{zone}.") == ["10.1.0.1"] and answer(a, f"db.{zone}.") == [
                 "10.2.0.1"

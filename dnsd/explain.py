@@ -27,6 +27,7 @@ class Filters:
     name: str = ""
     container: str = ""
     network: str = ""
+    node: str = ""  # cluster node the endpoint runs on
 
 
 def fqdn(key: str, zone: str) -> str:
@@ -180,6 +181,8 @@ def _matches_name(key: str, zone: str, pattern: str) -> bool:
 
 
 def _matches_endpoint(ep: Endpoint, filters: Filters) -> bool:
+    if filters.node and ep.node != filters.node.strip().lower():
+        return False
     if filters.container:
         wanted = filters.container.strip().lower()
         if not (ep.id.lower().startswith(wanted) or ep.name.lower() == wanted):

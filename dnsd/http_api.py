@@ -68,7 +68,10 @@ def _state(request: web.Request) -> ServerState:
 def _filters(request: web.Request) -> explain.Filters:
     query = request.query
     return explain.Filters(
-        query.get("name", ""), query.get("container", ""), query.get("network", "")
+        query.get("name", ""),
+        query.get("container", ""),
+        query.get("network", ""),
+        query.get("node", ""),
     )
 
 

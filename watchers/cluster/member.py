@@ -109,7 +109,7 @@ class ClusterMember:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
-    async def _run(self, emit: Callable[[Event], None]) -> None:
+    async def _run(self, emit: Callable[[Event], object]) -> None:
         backoff = MIN_BACKOFF
         while True:
             url = self.settings.etcd.endpoints[self._attempt % len(self.settings.etcd.endpoints)]
@@ -140,7 +140,7 @@ class ClusterMember:
         )
         return was == "connected"
 
-    async def _pause(self, seconds: float, emit: Callable[[Event], None]) -> None:
+    async def _pause(self, seconds: float, emit: Callable[[Event], object]) -> None:
         """Sleep `seconds`; forget remote names once etcd has been away for `keep_remote`."""
         await asyncio.sleep(seconds)
         since = self.disconnected_since
@@ -158,7 +158,7 @@ class ClusterMember:
                 emit(Resync(cluster_source(node), ()))
             self.nodes.clear()
 
-    async def _session(self, etcd: Etcd, emit: Callable[[Event], None]) -> None:
+    async def _session(self, etcd: Etcd, emit: Callable[[Event], object]) -> None:
         self._etcd, self.url, self.state = etcd, etcd.url, "connecting"
         try:
             await self._lease(etcd)
@@ -200,7 +200,7 @@ class ClusterMember:
             self.publisher.wake.clear()
             await self.publisher.flush(etcd, self.lease)
 
-    async def load(self, etcd: Etcd, emit: Callable[[Event], None]) -> int:
+    async def load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
         """One range read: a `Resync` per node seen (and an empty one per node gone)."""
         revision, items = await etcd.range(prefix(self.settings.zone))
         found: dict[str, list[Endpoint]] = {}
@@ -216,7 +216,7 @@ class ClusterMember:
         self.revision = revision
         return revision
 
-    async def follow(self, etcd: Etcd, revision: int, emit: Callable[[Event], None]) -> None:
+    async def follow(self, etcd: Etcd, revision: int, emit: Callable[[Event], object]) -> None:
         while True:
             try:
                 async for change in etcd.watch(prefix(self.settings.zone), revision + 1):
@@ -230,7 +230,7 @@ class ClusterMember:
                 )
                 revision = await self.load(etcd, emit)
 
-    def _apply(self, change: Change, emit: Callable[[Event], None]) -> None:
+    def _apply(self, change: Change, emit: Callable[[Event], object]) -> None:
         self.revision = change.revision
         where = split_key(self.settings.zone, change.key)
         if where is None or where[0] == self.settings.node:

@@ -9,8 +9,9 @@ addresses of the changed endpoints. Pure data: no I/O.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -87,54 +88,34 @@ class Indexes:
         self.below: LayeredMap[str, int] = LayeredMap()
 
     def changed(self, pairs: Iterable[Pair]) -> Indexes:
-        names: EndpointChanges = {}
-        srv: SrvChanges = {}
-        ips: EndpointChanges = {}
+        """New indexes after `pairs`; each touched key is rebuilt once, however many pairs
+        touch it (a resync of thousands of endpoints behind one name stays linear)."""
+        names: Edits[Endpoint] = {}
+        srv: Edits[SrvRecord] = {}
+        ips: Edits[Endpoint] = {}
         for before, after in pairs:
-            self._names(names, before, after)
-            self._srv(srv, before, after)
-            self._ips(ips, before, after)
+            ref = (before or after).ref  # type: ignore[union-attr]
+            place = order(before) if before else ("", "", "")
+            for key in name_keys(before):
+                _edit(names, key)[0][ref] = place
+            for key in name_keys(after):
+                _edit(names, key)[1][ref] = [after]  # type: ignore[list-item]
+            for key in srv_records(before):
+                _edit(srv, key)[0][ref] = place
+            for key, records in srv_records(after).items():
+                _edit(srv, key)[1][ref] = records
+            for ip in owned_ips(before):
+                _edit(ips, ip)[0][ref] = place
+            for ip in owned_ips(after):
+                _edit(ips, ip)[1][ref] = [after]  # type: ignore[list-item]
+        name_changes = _merged(names, self.names, lambda ep: ep)
+        srv_changes = _merged(srv, self.srv, lambda r: r.endpoint)
         new = Indexes()
-        new.below = self._below(names, srv)
-        new.names = self.names.update(names)
-        new.srv = self.srv.update(srv)
-        new.ips = self.ips.update(ips)
+        new.below = self._below(name_changes, srv_changes)
+        new.names = self.names.update(name_changes)
+        new.srv = self.srv.update(srv_changes)
+        new.ips = self.ips.update(_merged(ips, self.ips, lambda ep: ep))
         return new
-
-    def _names(
-        self, pending: EndpointChanges, before: Endpoint | None, after: Endpoint | None
-    ) -> None:
-        ref = (before or after).ref  # type: ignore[union-attr]
-        added = set(name_keys(after))
-        for key in dict.fromkeys((*name_keys(before), *added)):
-            current = _current(pending, self.names, key)
-            kept = [ep for ep in current if ep.ref != ref]
-            if key in added and after is not None:
-                kept.append(after)
-                kept.sort(key=order)
-            pending[key] = tuple(kept) if kept else DELETED
-
-    def _srv(self, pending: SrvChanges, before: Endpoint | None, after: Endpoint | None) -> None:
-        ref = (before or after).ref  # type: ignore[union-attr]
-        new = srv_records(after)
-        for key in dict.fromkeys((*srv_records(before), *new)):
-            current = _current(pending, self.srv, key)
-            kept = [r for r in current if r.endpoint.ref != ref] + new.get(key, [])
-            kept.sort(key=lambda r: order(r.endpoint))
-            pending[key] = tuple(kept) if kept else DELETED
-
-    def _ips(
-        self, pending: EndpointChanges, before: Endpoint | None, after: Endpoint | None
-    ) -> None:
-        ref = (before or after).ref  # type: ignore[union-attr]
-        added = set(owned_ips(after))
-        for ip in dict.fromkeys((*owned_ips(before), *added)):
-            current = _current(pending, self.ips, ip)
-            kept = [ep for ep in current if ep.ref != ref]
-            if ip in added and after is not None:
-                kept.append(after)
-                kept.sort(key=order)
-            pending[ip] = tuple(kept) if kept else DELETED
 
     def _below(self, names: EndpointChanges, srv: SrvChanges) -> LayeredMap[str, int]:
         counts: dict[str, int] = {}
@@ -152,10 +133,54 @@ class Indexes:
         return self.below.update(changes)
 
 
-def _current(
-    pending: Mapping[str, tuple[T, ...] | _Deleted], index: Mapping[str, tuple[T, ...]], key: str
-) -> tuple[T, ...]:
-    if key not in pending:
-        return index.get(key) or ()
-    value = pending[key]
-    return () if isinstance(value, _Deleted) else value
+Ref = tuple[str, str]
+Place = tuple[str, str, str]
+Edit = tuple[dict[Ref, Place], dict[Ref, list[T]]]
+Edits = dict[str, Edit[T]]
+FEW = 8  # edits of one key up to this many are spliced in by binary search
+
+
+def _edit(edits: Edits[T], key: str) -> Edit[T]:
+    """(refs leaving `key` with their old place in the order, items joining it by ref)."""
+    found = edits.get(key)
+    if found is None:
+        found = edits[key] = ({}, {})
+    return found
+
+
+def _merged(
+    edits: Edits[T], index: Mapping[str, tuple[T, ...]], owner: Callable[[T], Endpoint]
+) -> dict[str, tuple[T, ...] | _Deleted]:
+    """Each edited key's new value: the old items minus leavers plus joiners, in stable order."""
+    out: dict[str, tuple[T, ...] | _Deleted] = {}
+    for key, (gone, joining) in edits.items():
+        current = index.get(key) or ()
+        if len(gone) + len(joining) <= FEW:
+            items = _spliced(list(current), gone, joining, owner)
+        else:
+            items = [item for item in current if owner(item).ref not in gone]
+            items += [item for group in joining.values() for item in group]
+            items.sort(key=lambda item: order(owner(item)))
+        out[key] = tuple(items) if items else DELETED
+    return out
+
+
+def _spliced(
+    items: list[T],
+    gone: dict[Ref, Place],
+    joining: dict[Ref, list[T]],
+    owner: Callable[[T], Endpoint],
+) -> list[T]:
+    """A few leavers and joiners placed by binary search: O(log n) comparisons."""
+
+    def place(item: T) -> Place:
+        return order(owner(item))
+
+    for ref, old in gone.items():
+        i = bisect.bisect_left(items, old, key=place)
+        while i < len(items) and owner(items[i]).ref == ref:
+            del items[i]
+    for group in joining.values():
+        i = bisect.bisect_right(items, place(group[0]), key=place)
+        items[i:i] = group
+    return items

@@ -135,7 +135,8 @@ def propagation(runs: int) -> None:
     print(summary("container start on a -> answered by b", up))
     print(summary("container stop on a -> NXDOMAIN at b", down))
     print(
-        f"\netcd writes per container change: {writes / (2 * runs):.2f} keys in {txns / (2 * runs):.2f} transactions"
+        f"\netcd writes per container change: {writes / (2 * runs):.2f} keys"
+        f" in {txns / (2 * runs):.2f} transactions"
     )
 
 
@@ -176,7 +177,8 @@ def rounds(runs: int, network: str, b: Node) -> tuple[list[float], list[float]]:
 def synthetic(node: int, i: int, generation: int = 0) -> Endpoint:
     return Endpoint(
         "docker", f"id{i}", f"n{node}-e{i}",
-        (NameClaim(f"n{node}-e{i}", Origin.CONTAINER_NAME), NameClaim(f"svc{i % 50}", Origin.COMPOSE_SERVICE)),
+        (NameClaim(f"n{node}-e{i}", Origin.CONTAINER_NAME),
+         NameClaim(f"svc{i % 50}", Origin.COMPOSE_SERVICE)),
         (Address(f"10.{node}.{i // 250}.{i % 250 + 1}", "net"),),
         (Port(80, "tcp", "", 30000 + generation, "0.0.0.0"),),
     )  # fmt: skip
@@ -186,8 +188,14 @@ async def write_nodes(url: str, nodes: int, endpoints: int) -> None:
     etcd = Etcd(EtcdSettings((url,)), url)
     try:
         for node in range(nodes):
-            puts = [(endpoint_key(ZONE, f"n{node}", "docker", f"id{i}"),
-                     encode(synthetic(node, i), f"127.0.{node}.1")) for i in range(endpoints)]  # fmt: skip
+            host = f"127.0.{node}.1"
+            puts = [
+                (
+                    endpoint_key(ZONE, f"n{node}", "docker", f"id{i}"),
+                    encode(synthetic(node, i), host),
+                )
+                for i in range(endpoints)
+            ]
             await etcd.write(puts, [], 0)
     finally:
         await etcd.close()
@@ -217,13 +225,15 @@ def scale(nodes: int, endpoints: int, churn: float) -> None:
         started = time.perf_counter()
         asyncio.run(write_nodes(etcd.members[0].url, nodes, endpoints))
         print(
-            f"wrote {total} endpoints in {time.perf_counter() - started:.1f} s (etcd revision {etcd.revision()})"
+            f"wrote {total} endpoints in {time.perf_counter() - started:.1f} s"
+            f" (etcd revision {etcd.revision()})"
         )
         with dnsd("b", etcd.endpoints, "--no-docker") as b:
             answering = until(lambda: addresses(b.dns_port, "probe") is None, 60)
             loaded = until(lambda: _endpoints(b) == total, 120)
             print(
-                f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints loaded {loaded:.2f} s after start"
+                f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints"
+                f" loaded {loaded:.2f} s after start"
             )
             print(f"b VmRSS after load: {rss_kib(b.process.pid) / 1024:.1f} MiB")
             singles = _single_changes(etcd, b, 20)
@@ -277,8 +287,10 @@ def _churn(etcd: EtcdCluster, b: Node, rate: float, seconds: float = 10.0) -> No
     last_name = done[-1][0]
     catch_up = until(lambda: (addresses(b.dns_port, last_name) or [""])[0].startswith("127.1."))
     used = cpu_seconds(b.process.pid) - cpu
-    print(f"churn: {count} changes at {rate:.0f}/s on node n0; b's CPU {used / count * 1000:.2f} ms per change "
-          f"(includes the lag polling); watch lag sampled every 0.1 s: max {max(lags or [0])} revisions; "
+    print(f"churn: {count} changes at {rate:.0f}/s on node n0; "
+          f"b's CPU {used / count * 1000:.2f} ms per change "
+          f"(includes the lag polling); watch lag sampled every 0.1 s: "
+          f"max {max(lags or [0])} revisions; "
           f"last change answered {catch_up * 1000:.1f} ms after the churn ended")  # fmt: skip
 
 
@@ -311,7 +323,7 @@ def registry(endpoints: int) -> None:
     for ep in changes:
         snapshot = snapshot.apply(Upsert(ep))
     per_change = (time.perf_counter() - started) / len(changes)
-    print(f"registry with {endpoints} endpoints: full build (the old cost of every change) {build * 1000:.0f} ms; "
+    print(f"registry with {endpoints} endpoints: full build {build * 1000:.0f} ms; "
           f"one change now {per_change * 1e6:.0f} µs (mean of {len(changes)} upserts)")  # fmt: skip
 
 

@@ -88,12 +88,12 @@ def addresses(port: int, name: str) -> list[str] | None:
     return [str(r.rdata) for r in reply.rr if r.rtype == QTYPE.A]
 
 
-def until(check: Callable[[], bool], deadline: float = DEADLINE) -> float:
+def until(check: Callable[[], bool], deadline: float = DEADLINE, every: float = 0.0005) -> float:
     start = time.perf_counter()
     while not check():
         if time.perf_counter() - start > deadline:
             return deadline
-        time.sleep(0.0005)
+        time.sleep(every)
     return time.perf_counter() - start
 
 
@@ -230,7 +230,7 @@ def scale(nodes: int, endpoints: int, churn: float) -> None:
         )
         with dnsd("b", etcd.endpoints, "--no-docker") as b:
             answering = until(lambda: addresses(b.dns_port, "probe") is None, 60)
-            loaded = until(lambda: _endpoints(b) == total, 120)
+            loaded = until(lambda: _endpoints(b) == total, 300, every=0.05)
             print(
                 f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints"
                 f" loaded {loaded:.2f} s after start"

@@ -59,6 +59,13 @@ def srv_records(ep: Endpoint | None) -> dict[str, list[SrvRecord]]:
     return out
 
 
+def srv_keys(ep: Endpoint | None) -> list[str]:
+    if ep is None or not ep.ports:
+        return []
+    labels = dict.fromkeys(f"{p.service_label}._{p.proto}" for p in ep.ports)
+    return [f"{label}.{key}" for key in name_keys(ep) for label in labels]
+
+
 def owned_ips(ep: Endpoint | None) -> tuple[str, ...]:
     if ep is None:
         return ()
@@ -100,7 +107,7 @@ class Indexes:
                 _edit(names, key)[0][ref] = place
             for key in name_keys(after):
                 _edit(names, key)[1][ref] = [after]  # type: ignore[list-item]
-            for key in srv_records(before):
+            for key in srv_keys(before):
                 _edit(srv, key)[0][ref] = place
             for key, records in srv_records(after).items():
                 _edit(srv, key)[1][ref] = records

@@ -75,13 +75,11 @@ def with_node(ep: Endpoint, node: str) -> Endpoint:
     """`ep` as this node's endpoint: tagged with the node, and every relative name also as
     `<name>.<node>` (so `web.node-a.<zone>` reaches only node-a's `web`)."""
     claims = [c for c in ep.claims if c.origin is not Origin.NODE]
-    extra = []
-    for claim in claims:
-        if not is_absolute(claim.key):
-            try:
-                extra.append(NameClaim(name_key(f"{claim.key}.{node}"), Origin.NODE))
-            except ValueError:
-                continue  # too long with the node appended: only the plain name
+    extra = [
+        NameClaim(f"{c.key}.{node}", Origin.NODE)
+        for c in claims
+        if not is_absolute(c.key) and len(c.key) + len(node) < 253  # both parts already valid
+    ]
     return replace(ep, node=node, claims=tuple(dict.fromkeys([*claims, *extra])))
 
 

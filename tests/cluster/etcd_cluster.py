@@ -34,10 +34,43 @@ class Member:
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
+
+
+@dataclass(frozen=True)
+class Tls:
+    """Files for an etcd that serves TLS and wants client certificates."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls(directory: Path) -> Tls:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (openssl)."""
+
+    def run(*args: str) -> None:
+        subprocess.run(
+            ["openssl", *args], check=True, capture_output=True, cwd=directory, timeout=60
+        )
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=dnsd-test-ca")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for who in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}.key", "-out", f"{who}.csr",
+            "-subj", f"/CN={'root' if who == 'client' else 'etcd'}")  # fmt: skip
+        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{who}.pem", "-days", "2",
+            "-extfile", "san.ext")  # fmt: skip
+    d = directory
+    return Tls(d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key")
 
 
 @dataclass
@@ -46,17 +79,21 @@ class EtcdCluster:
 
     root: Path
     size: int = 3
+    tls: Tls | None = None
     members: list[Member] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         token = "dnsd-test-" + uuid.uuid4().hex[:8]
         self._token = token
+        self.root.mkdir(parents=True, exist_ok=True)
+        scheme = "https" if self.tls else "http"
         for i in range(self.size):
             self.members.append(
                 Member(
-                    f"m{i}", free_port(), free_port(), self.root / f"m{i}", self.root / f"m{i}.log"
+                    f"m{i}", free_port(), free_port(), self.root / f"m{i}", self.root / f"m{i}.log",
+                    scheme=scheme,
                 )
-            )
+            )  # fmt: skip
 
     @property
     def endpoints(self) -> str:
@@ -75,6 +112,10 @@ class EtcdCluster:
                 "--heartbeat-interval", "50", "--election-timeout", "500",
                 "--logger", "zap", "--log-level", "warn",
             ]  # fmt: skip
+            if self.tls:
+                argv += ["--cert-file", str(self.tls.server_cert), "--key-file",
+                         str(self.tls.server_key), "--trusted-ca-file", str(self.tls.ca),
+                         "--client-cert-auth"]  # fmt: skip
             log = member.log_path.open("ab")
             member.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
             log.close()
@@ -117,8 +158,11 @@ class EtcdCluster:
             "2s",
             "--command-timeout",
             "5s",
-            *args,
         ]
+        if self.tls:
+            argv += ["--cacert", str(self.tls.ca), "--cert", str(self.tls.client_cert),
+                     "--key", str(self.tls.client_key)]  # fmt: skip
+        argv += args
         done = subprocess.run(
             argv, capture_output=True, text=True, env=env, timeout=30, check=False
         )

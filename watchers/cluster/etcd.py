@@ -9,6 +9,7 @@ no protocol is written here. Must not know endpoints, names or the registry.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,6 @@ class Etcd:
                 self.cluster_revision = max(self.cluster_revision, revision)
                 yield Change(event.kv.key.decode(errors="replace"), value, revision)
         finally:
-            with contextlib.suppress(Exception):
-                await stream.cancel()
+            with contextlib.suppress(Exception):  # a dead stream may not take the cancel
+                await asyncio.wait_for(stream.cancel(), TIMEOUT)
         raise ConnectionError(f"etcd at {self.url} ended the watch")

@@ -75,12 +75,15 @@ def with_node(ep: Endpoint, node: str) -> Endpoint:
     """`ep` as this node's endpoint: tagged with the node, and every relative name also as
     `<name>.<node>` (so `web.node-a.<zone>` reaches only node-a's `web`)."""
     claims = [c for c in ep.claims if c.origin is not Origin.NODE]
-    extra = [
+    return replace(ep, node=node, claims=tuple(dict.fromkeys(claims + _node_claims(claims, node))))
+
+
+def _node_claims(claims: list[NameClaim], node: str) -> list[NameClaim]:
+    return [
         NameClaim(f"{c.key}.{node}", Origin.NODE)
         for c in claims
         if not is_absolute(c.key) and len(c.key) + len(node) < 253  # both parts already valid
     ]
-    return replace(ep, node=node, claims=tuple(dict.fromkeys([*claims, *extra])))
 
 
 def stamp(event: Event, node: str) -> Event:
@@ -165,19 +168,19 @@ def _endpoint(body: dict[str, Any], node: str, endpoint_id: str) -> Endpoint:
     paused = body.get("paused", False)
     if not isinstance(paused, bool):
         raise ValueError("paused is not true or false")
-    ep = Endpoint(
+    return Endpoint(
         source=cluster_source(node),
         id=endpoint_id,
         name=name,
-        claims=tuple(dict.fromkeys(claims)),
+        claims=tuple(dict.fromkeys(claims + _node_claims(claims, node))),
         addresses=addresses,
         ports=ports,
         health=Health(body.get("health", "none")),
         paused=paused,
         project=_text(body.get("project", "")),
         networks=tuple(dict.fromkeys(a.network for a in addresses if a.scope is Scope.OVERLAY)),
+        node=node,
     )
-    return with_node(ep, node)
 
 
 def _is_label(node: str) -> bool:

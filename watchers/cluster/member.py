@@ -26,6 +26,7 @@ from watchers.cluster.publisher import Publisher
 log = logging.getLogger(__name__)
 
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 0.5
+DECODE_SLICE = 256  # values decoded between two turns of the event loop
 
 
 @dataclass(frozen=True)
@@ -204,10 +205,12 @@ class ClusterMember:
         """One range read: a `Resync` per node seen (and an empty one per node gone)."""
         revision, items = await etcd.range(prefix(self.settings.zone))
         found: dict[str, list[Endpoint]] = {}
-        for key, value, _ in items:
+        for count, (key, value, _) in enumerate(items, 1):
             endpoint = self._decode(key, value)
             if endpoint is not None:
                 found.setdefault(endpoint.source, []).append(endpoint)
+            if count % DECODE_SLICE == 0:
+                await asyncio.sleep(0)  # a big load must not stall DNS answers for long
         nodes = {ep.node for eps in found.values() for ep in eps}
         for node in sorted(set(self.nodes) | nodes):
             emit(Resync(cluster_source(node), tuple(found.get(cluster_source(node), ()))))

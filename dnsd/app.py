@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import re
 import signal
 import socket
 import struct
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -106,57 +104,25 @@ def build_forwarder(
     return forwarder
 
 
-def build_cluster(config: Config, watchers: Sequence[Watcher]) -> Any:
+def build_cluster(config: Config) -> Any:
     """The cluster member for --cluster-etcd (imports the optional `dnsd[cluster]` extra)."""
     try:
-        from watchers.cluster import ClusterMember, ClusterSettings
-        from watchers.cluster.etcd import EtcdSettings
+        from watchers.cluster.setup import member_from
     except ImportError as exc:
         log.error("--cluster-etcd needs the cluster extra (%s): pip install 'dnsd[cluster]'", exc)
         raise SystemExit(2) from None
-    etcd = EtcdSettings(
-        endpoints=config.cluster_etcd,
-        cacert=config.etcd_cacert,
-        cert=config.etcd_cert,
-        key=config.etcd_key,
-        user=config.etcd_user,
-        password=config.etcd_password,
+    return member_from(
+        config.cluster_etcd,
+        config.zone,
+        node=config.node,
+        advertise_ip=config.advertise_ip,
+        tls=(config.etcd_cacert, config.etcd_cert, config.etcd_key),
+        credentials=(config.etcd_user, config.etcd_password),
         max_txn_ops=config.etcd_max_txn_ops,
-    )
-    settings = ClusterSettings(
-        etcd=etcd,
-        zone=config.zone,
-        node=config.node or default_node_name(),
-        advertise_ip=config.advertise_ip or route_source(config.cluster_etcd[0]),
         lease_ttl=config.cluster_lease_ttl,
         keep_remote=config.cluster_keep_remote,
         publish=config.cluster_publish,
     )
-    log.info(
-        "cluster: node %s, advertising %s, etcd %s",
-        settings.node,
-        settings.advertise_ip,
-        ", ".join(config.cluster_etcd),
-    )
-    return ClusterMember(settings)
-
-
-def default_node_name() -> str:
-    """The host name as one DNS label (`Web-01.example` -> `web-01`)."""
-    label = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().split(".")[0].lower()).strip("-")
-    return label[:63] or "node"
-
-
-def route_source(url: str) -> str:
-    """The local address the kernel would use to reach etcd (a UDP connect sends nothing)."""
-    host = urlsplit(url).hostname or "127.0.0.1"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((host, 9))
-            return str(sock.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
 
 
 CLUSTER_STATES = {
@@ -176,7 +142,7 @@ class App:
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
         watchers = build_watchers(config)
-        self.cluster = build_cluster(config, watchers) if config.cluster_etcd else None
+        self.cluster = build_cluster(config) if config.cluster_etcd else None
         apply = self.cluster.attach(self.store) if self.cluster else self.store.apply
         self.supervisors = [Supervisor(w, apply) for w in watchers]
         if self.cluster is not None:

@@ -52,5 +52,5 @@ def test_tls_and_password_auth(secure_etcd: EtcdCluster, zone: str, tmp_path: Pa
         wait_for(lambda: answer(b, f"a-web.{zone}.") == ["10.5.0.1"], "b sees a over TLS", a, b)
         wait_for(lambda: answer(a, f"bb-web.{zone}.") == ["10.5.0.2"], "a sees b over TLS", a, b)
         wait_for(lambda: "authentication failed" in cluster_health(c)["last_error"], "c refused", c)
-        assert cluster_health(c)["state"] == "disconnected"
+        assert cluster_health(c)["state"] != "connected"  # retrying: connecting or disconnected
         assert answer(a, f"ccc-web.{zone}.") is None

@@ -96,13 +96,14 @@ class Publisher:
     async def republish(self, etcd: Etcd, lease: int) -> None:
         """Make the node's prefix equal to what is desired, every key on `lease`."""
         self.dirty.clear()
+        target = dict(self.desired)  # changes arriving meanwhile stay dirty for `flush`
         _, present = await etcd.range(node_prefix(self.zone, self.node))
         there = {key: (value, owner) for key, value, owner in present}
-        puts = [(k, v) for k, v in sorted(self.desired.items()) if there.get(k) != (v, lease)]
-        deletes = [k for k in sorted(there) if k not in self.desired]
+        puts = [(k, v) for k, v in sorted(target.items()) if there.get(k) != (v, lease)]
+        deletes = [k for k in sorted(there) if k not in target]
         self.written = {}
         await self._write(etcd, puts, deletes, lease)
-        self.written = dict(self.desired)
+        self.written = target
 
     async def _write(
         self, etcd: Etcd, puts: list[tuple[str, bytes]], deletes: list[str], lease: int

@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -34,7 +35,7 @@ from dnsd.ops.state import ServerState, WatcherReport
 from dnsd.parsers import HostPort, format_host_port
 from dnsd.serve.listeners import DnsServer
 from registry import History, Store
-from watchers.base import Supervisor, Watcher
+from watchers.base import Supervisor, Watcher, WatcherState
 from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
 from watchers.swarm_watcher import SwarmWatcher
@@ -143,6 +144,34 @@ def descriptor_budget(
     return budget
 
 
+def build_cluster(config: Config) -> Any:
+    """The cluster member for --cluster-etcd (imports the optional `dnsd[cluster]` extra)."""
+    try:
+        from watchers.cluster.setup import member_from
+    except ImportError as exc:
+        log.error("--cluster-etcd needs the cluster extra (%s): pip install 'dnsd[cluster]'", exc)
+        raise SystemExit(2) from None
+    return member_from(
+        config.cluster_etcd,
+        config.zone,
+        node=config.node,
+        advertise_ip=config.advertise_ip,
+        tls=(config.etcd_cacert, config.etcd_cert, config.etcd_key),
+        credentials=(config.etcd_user, config.etcd_password),
+        max_txn_ops=config.etcd_max_txn_ops,
+        lease_ttl=config.cluster_lease_ttl,
+        keep_remote=config.cluster_keep_remote,
+        publish=config.cluster_publish,
+    )
+
+
+CLUSTER_STATES = {
+    "connected": WatcherState.CONNECTED,
+    "connecting": WatcherState.RESYNCING,
+    "disconnected": WatcherState.BACKING_OFF,
+}
+
+
 class App:
     """Everything `dnsd serve` runs, with ordered start and stop."""
 
@@ -154,7 +183,12 @@ class App:
         self.state = ServerState(config, self.store, self.metrics)
         self.state.changes = ChangeFeed(self.store, History(config.history_size, config.unhealthy))
         watchers = build_watchers(config)
-        self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
+        self.cluster = build_cluster(config) if config.cluster_etcd else None
+        apply = self.cluster.attach(self.store) if self.cluster else self.store.apply
+        self.supervisors = [Supervisor(w, apply) for w in watchers]
+        if self.cluster is not None:
+            self.supervisors.append(Supervisor(self.cluster, self.store.apply))
+            self.state.cluster_report = self.cluster.report
         self.state.watcher_report = self._watcher_report
         docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
         self.state.docker_source = docker.source if docker is not None else None
@@ -169,7 +203,7 @@ class App:
         return [
             WatcherReport(
                 source=s.status.source,
-                state=s.status.state.value,
+                state=self._state_of(s).value,
                 last_event=s.status.last_event,
                 last_error=s.status.last_error,
                 synced_once=s.status.synced_once,
@@ -179,6 +213,17 @@ class App:
             )
             for s in self.supervisors
         ]
+
+    def _state_of(self, supervisor: Supervisor) -> WatcherState:
+        """The supervisor's state; the cluster member reports its own connection."""
+        if (
+            supervisor.watcher is self.cluster
+            and supervisor.status.state is not WatcherState.STOPPED
+        ):
+            return CLUSTER_STATES.get(
+                str(getattr(self.cluster, "state", "")), WatcherState.STARTING
+            )
+        return supervisor.status.state
 
     async def start(self) -> None:
         """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers."""

@@ -76,11 +76,17 @@ def ls_rows(records: list[dict[str, object]]) -> list[tuple[str, ...]]:
                         str(record["fqdn"]),
                         str(address["ip"]),
                         str(ep.get("health")),
-                        str(ep.get("container")),
+                        _container(ep),
                         status,
                     )
                 )
     return rows
+
+
+def _container(ep: dict[str, object]) -> str:
+    """The container name, with `@node` for an endpoint of a cluster node."""
+    node = ep.get("node")
+    return f"{ep.get('container')}@{node}" if node else str(ep.get("container"))
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -94,6 +100,7 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def run_ls(args: argparse.Namespace) -> int:
     query = {"name": args.name, "container": args.container, "network": args.network}
+    query["node"] = args.node
     body = fetch(args.api, "/v1/records", query)
     records = _dicts(body.get("records") if isinstance(body, dict) else None)
     if args.json:
@@ -118,7 +125,7 @@ def explain_text(view: dict[str, object]) -> str:
     for ep in _dicts(view.get("endpoints")):
         origins = ", ".join(str(o) for o in _list(ep.get("origins"))) or "?"
         lines.append(
-            f"  {ep.get('container')} [{ep.get('source')}/{str(ep.get('id'))[:12]}]"
+            f"  {_container(ep)} [{ep.get('source')}/{str(ep.get('id'))[:12]}]"
             f" claims it as {origins}"
         )
         for address in _dicts(ep.get("addresses")):
@@ -221,6 +228,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     ls.add_argument("--name", default="", help="only this name (globs like 'web*' work)")
     ls.add_argument("--container", default="", help="only this container (name or id prefix)")
     ls.add_argument("--network", default="", help="only endpoints on this network")
+    ls.add_argument("--node", default="", help="only endpoints of this cluster node")
     ls.set_defaults(func=_guard(run_ls))
 
     explain = commands.add_parser(

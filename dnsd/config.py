@@ -9,10 +9,12 @@ named files are readable.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dnsd.parsers import (
     HostPort,
@@ -23,8 +25,11 @@ from dnsd.parsers import (
     parse_cidr,
     parse_docker_url,
     parse_domain,
+    parse_etcd_url,
     parse_host_port,
     parse_ip,
+    parse_node_name,
+    parse_publish,
     parse_readable_file,
     parse_upstream,
     parse_user,
@@ -72,6 +77,19 @@ class Config:
     event_loop: str = "auto"
     user: str | None = None  # drop to this user after binding (see dnsd.privileges)
     history_size: int = 1000
+    cluster_etcd: tuple[str, ...] = ()  # empty: single-host mode
+    node: str | None = None  # None: the host name
+    advertise_ip: str | None = None  # None: the address that routes to the first etcd
+    etcd_cacert: Path | None = None
+    etcd_cert: Path | None = None
+    etcd_key: Path | None = None
+    etcd_user: str | None = None
+    etcd_password: str | None = None
+    etcd_insecure: bool = False
+    etcd_max_txn_ops: int = 128
+    cluster_publish: tuple[str, ...] = ("docker",)
+    cluster_lease_ttl: int = 10
+    cluster_keep_remote: float = 300.0
 
     @property
     def zone(self) -> str:
@@ -92,6 +110,7 @@ class Flag:
     help: str
     repeat: bool = False
     boolean: bool = False
+    split: bool = False  # a repeated flag's value may itself be a comma-separated list
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -256,6 +275,63 @@ FLAGS: tuple[Flag, ...] = (
     ),
 )
 
+CLUSTER_FLAGS: tuple[Flag, ...] = (
+    Flag(
+        "--cluster-etcd",
+        "cluster_etcd",
+        parse_etcd_url,
+        "etcd v3 client URLs, comma-separated or repeated: turns on multi-host mode",
+        repeat=True,
+        split=True,
+    ),
+    Flag("--node", "node", parse_node_name, "this host's cluster node name (default: host name)"),
+    Flag(
+        "--advertise-ip",
+        "advertise_ip",
+        parse_ip,
+        "address other hosts reach this host on (default: the one routing to etcd)",
+    ),
+    Flag("--etcd-cacert", "etcd_cacert", parse_readable_file, "CA bundle for https:// etcd"),
+    Flag("--etcd-cert", "etcd_cert", parse_readable_file, "client certificate for etcd"),
+    Flag("--etcd-key", "etcd_key", parse_readable_file, "client key for etcd"),
+    Flag("--etcd-user", "etcd_user", str, "etcd user name (with --etcd-password)"),
+    Flag("--etcd-password", "etcd_password", str, "etcd password (prefer DNSD_ETCD_PASSWORD)"),
+    Flag(
+        "--etcd-insecure",
+        "etcd_insecure",
+        parse_bool,
+        "allow plaintext http:// to a non-loopback etcd (default off)",
+        boolean=True,
+    ),
+    Flag(
+        "--etcd-max-txn-ops",
+        "etcd_max_txn_ops",
+        int_in_range(8, 1_000_000),
+        "operations per etcd transaction, etcd's --max-txn-ops (default 128)",
+    ),
+    Flag(
+        "--cluster-publish",
+        "cluster_publish",
+        parse_publish,
+        "local sources published to other hosts: docker, file, api (default docker)",
+        repeat=True,
+        split=True,
+    ),
+    Flag(
+        "--cluster-lease-ttl",
+        "cluster_lease_ttl",
+        int_in_range(2, 3600),
+        "seconds this node's records outlive it in etcd (default 10)",
+    ),
+    Flag(
+        "--cluster-keep-remote",
+        "cluster_keep_remote",
+        float_in_range(0.0, 86400.0),
+        "seconds other hosts' names are still answered while etcd is unreachable (default 300)",
+    ),
+)
+FLAGS = FLAGS + CLUSTER_FLAGS
+
 SPECIAL = {"dns_listen": AUTO, "http_listen": "off", "forward_max_in_flight": AUTO}
 
 
@@ -302,6 +378,8 @@ def _value(flag: Flag, raw: object, where: str) -> object:
         return raw
     if flag.repeat:
         items = raw if isinstance(raw, list) else [p for p in str(raw).replace(",", " ").split()]
+        if flag.split:
+            items = [p for item in items for p in str(item).replace(",", " ").split()]
         if flag.field in SPECIAL and items == [SPECIAL[flag.field]]:
             return None
         if flag.field in SPECIAL and SPECIAL[flag.field] in items:
@@ -338,6 +416,29 @@ def _check(config: Config) -> None:
             f"--forward-deadline {config.forward_deadline}: must be at least "
             f"--upstream-timeout ({config.upstream_timeout})"
         )
+    _check_cluster(config)
+
+
+def _check_cluster(config: Config) -> None:
+    """Plaintext only to loopback etcd unless --etcd-insecure; TLS files and credentials paired."""
+    if (config.etcd_cert is None) != (config.etcd_key is None):
+        raise ConfigError("--etcd-cert/--etcd-key: give both or neither")
+    if (config.etcd_user is None) != (config.etcd_password is None):
+        raise ConfigError("--etcd-user/--etcd-password: give both or neither")
+    for url in config.cluster_etcd:
+        host = urlsplit(url).hostname or ""
+        if url.startswith("http://") and not _is_loopback(host) and not config.etcd_insecure:
+            raise ConfigError(
+                f"--cluster-etcd {url!r}: plaintext to a non-loopback etcd; use https:// "
+                "(with --etcd-cacert) or accept the risk with --etcd-insecure"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def parse_serve_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Config:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import pwd
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from registry.names import name_key
 
@@ -130,3 +132,30 @@ def choice(*options: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def parse_etcd_url(text: str) -> str:
+    """An etcd client URL: http(s)://HOST:PORT."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ValueError(
+            "expected http://HOST:PORT or https://HOST:PORT, e.g. http://10.0.0.5:2379"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_node_name(text: str) -> str:
+    """A cluster node name: one DNS label (letters, digits, '-', '_')."""
+    name = text.strip().lower()
+    if not re.fullmatch(r"(?!-)[a-z0-9_-]{1,63}(?<!-)", name):
+        raise ValueError("expected one DNS label: letters, digits, '-' or '_', at most 63")
+    return name
+
+
+def parse_publish(text: str) -> str:
+    return choice("docker", "file", "api")(text.strip().lower())

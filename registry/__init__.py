@@ -9,9 +9,10 @@ newest one and tells subscribers when it changes.
 from registry.changes import Change, ChangeKind
 from registry.events import Event, Remove, Resync, Upsert
 from registry.history import History
-from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
+from registry.index import SrvRecord
+from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port, Scope
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy, in_rotation
+from registry.snapshot import Resolution, Snapshot, UnhealthyPolicy, in_rotation
 from registry.store import Store
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Remove",
     "Resolution",
     "Resync",
+    "Scope",
     "Snapshot",
     "SrvRecord",
     "Store",

@@ -12,6 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+CLUSTER_SOURCE_PREFIX = "cluster:"
+UNREACHABLE = "not reachable from other hosts"
+
 
 class Health(StrEnum):
     """Docker's health states; NONE means the endpoint has no health check."""
@@ -38,6 +41,21 @@ class Origin(StrEnum):
     SWARM_TASK = "swarm-task"
     SWARM_NODE = "swarm-node"
     SWARM_PUBLISHED = "swarm-published"
+    NODE = "node"  # <name>.<node>: one cluster node's endpoints under a name
+
+
+class Scope(StrEnum):
+    """Who can reach an address (see `registry.reachability`).
+
+    LOCAL: on this host's own networks (the Docker rule: clients on shared networks
+    prefer them). OVERLAY: a remote container's address on a multi-host network, only
+    for clients on that network. HOST: a remote node's advertised address, where the
+    container publishes ports; anyone can reach it.
+    """
+
+    LOCAL = "local"
+    OVERLAY = "overlay"
+    HOST = "host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +78,7 @@ class Address:
 
     ip: str
     network: str = ""
+    scope: Scope = Scope.LOCAL
 
     @property
     def version(self) -> int:
@@ -68,11 +87,17 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class Port:
-    """A service port; `name` becomes the SRV service label (`_http`), else `_<port>`."""
+    """A service port; `name` becomes the SRV service label (`_http`), else `_<port>`.
+
+    `host_port` (0: none) is where the host publishes it, bound to `host_ip`
+    ('' or a wildcard: every host address).
+    """
 
     port: int
     proto: str = "tcp"
     name: str = ""
+    host_port: int = 0
+    host_ip: str = ""
 
     @property
     def service_label(self) -> str:
@@ -104,6 +129,7 @@ class Endpoint:
     labels: tuple[tuple[str, str], ...] = field(default=())
     withdrawn: str = ""
     meta: tuple[tuple[str, str], ...] = ()
+    node: str = ""  # the cluster node it runs on; '' outside cluster mode
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -119,8 +145,25 @@ class Endpoint:
         """Out of rotation whatever the unhealthy policy (paused or withdrawn)."""
         return self.paused or bool(self.withdrawn)
 
+    @property
+    def remote(self) -> bool:
+        """True for an endpoint another cluster node published (source `cluster:<node>`)."""
+        return self.source.startswith(CLUSTER_SOURCE_PREFIX)
+
+    @property
+    def reachable(self) -> bool:
+        """False for a remote endpoint with no address this host's clients can reach."""
+        return bool(self.addresses) or not self.remote
+
+    @property
+    def live(self) -> bool:
+        """Neither suspended (paused, withdrawn) nor unreachable: health alone decides."""
+        return not self.suspended and self.reachable
+
     def out_of_rotation_reason(self) -> str:
         """'' when in rotation, else a short human reason."""
+        if not self.reachable:
+            return UNREACHABLE
         if self.paused:
             return "paused"
         if self.withdrawn:

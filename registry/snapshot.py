@@ -1,22 +1,26 @@
 """An immutable view of every endpoint, with the indexes the DNS core reads.
 
 `Snapshot.apply(event)` returns a new snapshot; nothing here mutates after
-construction. Lookups take name keys (see `registry.names`) and know nothing
-of zones or wire formats. No I/O.
+construction, and a new snapshot shares everything an event did not touch with
+the old one, so an event costs what it changed, not the size of the registry.
+Lookups take name keys (see `registry.names`) and know nothing of zones or wire
+formats. No I/O.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
 
 from registry.events import Event, Remove, Resync, Upsert
+from registry.index import Indexes, Pair, SrvRecord, canonical_ip
+from registry.layered import DELETED, LayeredMap, _Deleted
 from registry.model import Endpoint, Origin
+from registry.reachability import visible_addresses
 
 Ref = tuple[str, str]
+Sources = dict[str, LayeredMap[str, Endpoint]]
 
 
 class UnhealthyPolicy(StrEnum):
@@ -32,15 +36,6 @@ class UnhealthyPolicy(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SrvRecord:
-    """An SRV answer: `target` is the owning endpoint's canonical name key."""
-
-    target: str
-    port: int
-    endpoint: Endpoint
-
-
-@dataclass(frozen=True, slots=True)
 class Resolution:
     """What a name resolves to for one client; `exists` is False for an unknown name."""
 
@@ -49,48 +44,115 @@ class Resolution:
     endpoints: tuple[Endpoint, ...] = ()
 
 
+class _AllEndpoints(Mapping[Ref, Endpoint]):
+    """Every endpoint of every source, keyed by (source, id); a view, never copied."""
+
+    __slots__ = ("_sources",)
+
+    def __init__(self, sources: Sources) -> None:
+        self._sources = sources
+
+    def __getitem__(self, ref: Ref) -> Endpoint:
+        return self._sources[ref[0]][ref[1]]
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, tuple) or len(ref) != 2:
+            return False
+        own = self._sources.get(ref[0])
+        return own is not None and ref[1] in own
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self._sources.values())
+
+    def __iter__(self) -> Iterator[Ref]:
+        for source, endpoints in self._sources.items():
+            for id_ in endpoints:
+                yield (source, id_)
+
+
 class Snapshot:
     """All endpoints at one version, indexed by name, SRV name and address."""
 
-    __slots__ = ("_by_ip", "_endpoints", "_names", "_srv", "version")
+    __slots__ = ("_indexes", "_sources", "version")
 
     def __init__(self, endpoints: Mapping[Ref, Endpoint] | None = None, version: int = 0) -> None:
         self.version = version
-        self._endpoints: Mapping[Ref, Endpoint] = MappingProxyType(dict(endpoints or {}))
-        self._names, self._srv, self._by_ip = _index(self._endpoints.values())
+        self._sources: Sources = {}
+        self._indexes = Indexes()
+        if endpoints:
+            grouped: dict[str, dict[str, Endpoint]] = {}
+            for ep in endpoints.values():
+                grouped.setdefault(ep.source, {})[ep.id] = ep
+            self._sources = {s: LayeredMap(m) for s, m in grouped.items()}
+            self._indexes = self._indexes.changed((None, ep) for ep in endpoints.values())
 
     # -- events -------------------------------------------------------------
     def apply(self, event: Event) -> Snapshot:
-        """Return the snapshot that follows this one after `event`."""
-        endpoints = dict(self._endpoints)
+        """Return the snapshot that follows this one after `event` (itself if nothing changed)."""
         if isinstance(event, Upsert):
-            endpoints[event.endpoint.ref] = event.endpoint
+            ep = event.endpoint
+            before = self._sources.get(ep.source, _EMPTY).get(ep.id)
+            pairs: list[Pair] = [] if before == ep else [(before, ep)]
         elif isinstance(event, Remove):
-            if (event.source, event.id) not in endpoints:
-                return self
-            del endpoints[(event.source, event.id)]
+            gone = self._sources.get(event.source, _EMPTY).get(event.id)
+            pairs = [] if gone is None else [(gone, None)]
         else:
-            endpoints = _resync(endpoints, event)
-        return Snapshot(endpoints, self.version + 1)
+            pairs = _resync_pairs(self._sources.get(event.source, _EMPTY), event)
+        return self._changed(pairs) if pairs else self
+
+    def _changed(self, pairs: list[Pair]) -> Snapshot:
+        per_source: dict[str, dict[str, Endpoint | _Deleted]] = {}
+        for before, after in pairs:
+            ref = (after or before).ref  # type: ignore[union-attr]
+            per_source.setdefault(ref[0], {})[ref[1]] = after if after is not None else DELETED
+        sources = dict(self._sources)
+        for source, changes in per_source.items():
+            updated = sources.get(source, _EMPTY).update(changes)
+            if updated:
+                sources[source] = updated
+            else:
+                sources.pop(source, None)
+        new = Snapshot.__new__(Snapshot)
+        new.version = self.version + 1
+        new._sources = sources
+        new._indexes = self._indexes.changed(pairs)
+        return new
 
     # -- reads --------------------------------------------------------------
     @property
     def endpoints(self) -> Mapping[Ref, Endpoint]:
-        return self._endpoints
+        return _AllEndpoints(self._sources)
+
+    def source_endpoints(self, source: str) -> Mapping[str, Endpoint]:
+        """The endpoints one source owns, by id."""
+        return self._sources.get(source, _EMPTY)
+
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self._sources)
 
     def names(self) -> Mapping[str, tuple[Endpoint, ...]]:
         """Every name key with the endpoints that claim it (in stable order)."""
-        return self._names
+        return self._indexes.names
 
     def srv_names(self) -> Mapping[str, tuple[SrvRecord, ...]]:
-        return self._srv
+        return self._indexes.srv
 
     def has_name(self, key: str) -> bool:
-        return key in self._names or key in self._srv
+        return key in self._indexes.names or key in self._indexes.srv
+
+    def has_names_below(self, key: str) -> bool:
+        """True when some relative name ends in `.key` (an empty non-terminal if not a name)."""
+        return key in self._indexes.below
 
     def endpoint_at(self, ip: str) -> Endpoint | None:
         """The endpoint that owns address `ip` (PTR, and who a client is)."""
-        return self._by_ip.get(_canonical_ip(ip))
+        owners = self._indexes.ips.get(canonical_ip(ip))
+        return owners[0] if owners else None
+
+    def addresses_of(self, endpoint: Endpoint, client_ip: str | None = None) -> tuple[str, ...]:
+        """The addresses of one endpoint that `client_ip` can reach (SRV glue)."""
+        client = self.endpoint_at(client_ip) if client_ip else None
+        return visible_addresses((endpoint,), client)
 
     def resolve(
         self,
@@ -99,12 +161,12 @@ class Snapshot:
         policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
     ) -> Resolution:
         """Addresses for name `key` as seen by `client_ip`, in stable (unrotated) order."""
-        claimants = self._names.get(key)
+        claimants = self._indexes.names.get(key)
         if claimants is None:
-            return Resolution(exists=key in self._srv)
+            return Resolution(exists=key in self._indexes.srv)
         client = self.endpoint_at(client_ip) if client_ip else None
         chosen = in_rotation(_prefer_project(claimants, key, client), policy)
-        return Resolution(True, _addresses_for(chosen, client), chosen)
+        return Resolution(True, visible_addresses(chosen, client), chosen)
 
     def resolve_srv(
         self,
@@ -113,54 +175,28 @@ class Snapshot:
         policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
     ) -> tuple[SrvRecord, ...]:
         """SRV records under `key` whose endpoints are in rotation."""
-        records = self._srv.get(key, ())
+        records = self._indexes.srv.get(key) or ()
         chosen = {e.ref for e in in_rotation(tuple(r.endpoint for r in records), policy)}
         return tuple(r for r in records if r.endpoint.ref in chosen)
 
 
-def _resync(endpoints: dict[Ref, Endpoint], event: Resync) -> dict[Ref, Endpoint]:
-    kept = {ref: ep for ref, ep in endpoints.items() if ref[0] != event.source}
+_EMPTY: LayeredMap[str, Endpoint] = LayeredMap()
+
+
+def _resync_pairs(own: Mapping[str, Endpoint], event: Resync) -> list[Pair]:
+    """(before, after) for every endpoint of the source that the resync adds, changes or drops."""
+    wanted: dict[str, Endpoint] = {}
     for endpoint in event.endpoints:
         if endpoint.source != event.source:
             raise ValueError(f"resync of {event.source!r} carries {endpoint.source!r}")
-        kept[endpoint.ref] = endpoint
-    return kept
-
-
-def _index(
-    endpoints: Iterable[Endpoint],
-) -> tuple[dict[str, tuple[Endpoint, ...]], dict[str, tuple[SrvRecord, ...]], dict[str, Endpoint]]:
-    names: dict[str, list[Endpoint]] = {}
-    srv: dict[str, list[SrvRecord]] = {}
-    by_ip: dict[str, Endpoint] = {}
-    for ep in sorted(endpoints, key=lambda e: (e.name, e.source, e.id)):
-        keys: dict[str, bool] = {}
-        for claim in ep.claims:
-            keys[claim.key] = keys.get(claim.key, True) and claim.srv_only
-        for key, srv_only in keys.items():
-            if not srv_only:
-                names.setdefault(key, []).append(ep)
-            for port in ep.ports:
-                srv_key = _join(f"{port.service_label}._{port.proto}", key)
-                srv.setdefault(srv_key, []).append(SrvRecord(ep.name, port.port, ep))
-        for address in ep.addresses:
-            by_ip.setdefault(_canonical_ip(address.ip), ep)
-    return (
-        {k: tuple(v) for k, v in names.items()},
-        {k: tuple(v) for k, v in srv.items()},
-        by_ip,
-    )
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}"
-
-
-def _canonical_ip(ip: str) -> str:
-    try:
-        return str(ipaddress.ip_address(ip))
-    except ValueError:
-        return ip
+        wanted[endpoint.id] = endpoint
+    pairs: list[Pair] = []
+    for id_, endpoint in wanted.items():
+        before = own.get(id_)
+        if before != endpoint:
+            pairs.append((before, endpoint))
+    pairs += [(ep, None) for id_, ep in own.items() if id_ not in wanted]
+    return pairs
 
 
 def _prefer_project(
@@ -179,25 +215,11 @@ def _prefer_project(
 
 
 def in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
-    """The rotation rule: suspended endpoints (paused, or withdrawn Swarm tasks) are out;
-    unhealthy ones too, unless every live one is unhealthy and the policy fails open. The
-    explain view uses this same function."""
-    live = tuple(ep for ep in claimants if not ep.suspended)
+    """The rotation rule: suspended endpoints (paused, or withdrawn Swarm tasks) and remote
+    ones no client here can reach are out; unhealthy ones too, unless every live one is
+    unhealthy and the policy fails open. The explain view uses this same function."""
+    live = tuple(ep for ep in claimants if ep.live)
     healthy = tuple(ep for ep in live if ep.healthy)
     if healthy or policy is UnhealthyPolicy.EMPTY:
         return healthy
     return live
-
-
-def _addresses_for(endpoints: tuple[Endpoint, ...], client: Endpoint | None) -> tuple[str, ...]:
-    """Every address, or only those on networks shared with a known client."""
-    shared: set[str] = set()
-    if client is not None:
-        mine = {a.network for a in client.addresses if a.network}
-        shared = {a.network for ep in endpoints for a in ep.addresses if a.network in mine}
-    out: dict[str, None] = {}
-    for ep in endpoints:
-        for address in ep.addresses:
-            if not shared or address.network in shared or not address.network:
-                out.setdefault(address.ip)
-    return tuple(out)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from registry import Address, Endpoint, Health, NameClaim, Origin, Port, name_key
+from registry import Address, Endpoint, Health, NameClaim, Origin, Port, Scope, name_key
 from registry.names import sanitize_label
+from registry.reachability import MULTI_HOST_SCOPES
 
 Json = Mapping[str, Any]
 
@@ -119,7 +120,9 @@ def _event_time(event: Json) -> str:
 # -- one container ------------------------------------------------------------
 
 
-def endpoint_from_inspect(data: Json, source: str, host_ip: str | None) -> Endpoint | None:
+def endpoint_from_inspect(
+    data: Json, source: str, host_ip: str | None, overlays: frozenset[str] = frozenset()
+) -> Endpoint | None:
     """The endpoint a container's inspect JSON describes, or None when it must not resolve.
 
     None for a container that is not running (paused counts as running), one
@@ -130,7 +133,7 @@ def endpoint_from_inspect(data: Json, source: str, host_ip: str | None) -> Endpo
     labels = container_labels(data)
     if not state.get("Running") or is_disabled(labels):
         return None
-    addresses = addresses_of(data, host_ip)
+    addresses = addresses_of(data, host_ip, overlays)
     if not addresses:
         return None
     name = canonical_name(data)
@@ -224,8 +227,13 @@ def networks_of(data: Json) -> list[str]:
     return list(_networks(data))
 
 
-def addresses_of(data: Json, host_ip: str | None) -> tuple[Address, ...]:
-    """IPv4 and global IPv6 addresses per network; host networking answers `host_ip`."""
+def addresses_of(
+    data: Json, host_ip: str | None, overlays: frozenset[str] = frozenset()
+) -> tuple[Address, ...]:
+    """IPv4 and global IPv6 addresses per network; host networking answers `host_ip`.
+
+    Addresses on `overlays` (multi-host networks) are only for clients on that network.
+    """
     out: list[Address] = []
     for network, settings in _networks(data).items():
         if network == HOST_NETWORK:
@@ -234,7 +242,8 @@ def addresses_of(data: Json, host_ip: str | None) -> tuple[Address, ...]:
         for key in ("IPAddress", "GlobalIPv6Address"):
             ip = (settings or {}).get(key) or ""
             if ip:
-                out.append(Address(ip, network))
+                scope = Scope.OVERLAY if network in overlays else Scope.LOCAL
+                out.append(Address(ip, network, scope))
     return tuple(out)
 
 
@@ -244,7 +253,21 @@ def ports_of(data: Json) -> tuple[Port, ...]:
     taken = {(p.port, p.proto) for p in named}
     exposed = [p for p in map(_exposed_port, _exposed(data)) if p]
     unnamed = [p for p in exposed if (p.port, p.proto) not in taken]
-    return tuple(named + sorted(unnamed, key=lambda p: (p.port, p.proto)))
+    ports = named + sorted(unnamed, key=lambda p: (p.port, p.proto))
+    return tuple(_published(p, data) for p in ports)
+
+
+def _published(port: Port, data: Json) -> Port:
+    """`port` with the first host binding Docker reports for it (`-p`), if any."""
+    bindings = ((data.get("NetworkSettings") or {}).get("Ports") or {}).get(
+        f"{port.port}/{port.proto}"
+    )
+    for binding in bindings or ():
+        text = str((binding or {}).get("HostPort") or "")
+        if text.isdigit() and 0 < int(text) < 65536:
+            host_ip = str(binding.get("HostIp") or "")
+            return Port(port.port, port.proto, port.name, int(text), host_ip)
+    return port
 
 
 def _exposed(data: Json) -> Iterable[str]:
@@ -281,6 +304,11 @@ def health_of(state: Json) -> Health:
 
 
 # -- networks -----------------------------------------------------------------
+
+
+def overlays_of(networks: Iterable[Json]) -> frozenset[str]:
+    """Names of the multi-host networks (scope swarm or global) in a `/networks` listing."""
+    return frozenset(str(n.get("Name")) for n in networks if n.get("Scope") in MULTI_HOST_SCOPES)
 
 
 def subnets_of(networks: Iterable[Json]) -> frozenset[str]:

@@ -35,6 +35,7 @@ from watchers.docker_translate import (
     container_labels,
     describe_event,
     endpoint_from_inspect,
+    overlays_of,
     subnets_of,
 )
 from watchers.swarm_translate import TASK_LABEL, is_manager
@@ -80,6 +81,7 @@ class DockerWatcher:
         self.leave_swarm_tasks = leave_swarm_tasks
         self._skip_tasks = False
         self._subnets: frozenset[str] = frozenset()
+        self._overlays: frozenset[str] = frozenset()
         self._bridge_gateway: str | None = None
         self._connections = 0
 
@@ -162,11 +164,14 @@ class DockerWatcher:
             return None
         if self._skip_tasks and TASK_LABEL in container_labels(data):
             return None
-        return endpoint_from_inspect(data, self.source, self.host_ip or self._bridge_gateway)
+        return endpoint_from_inspect(
+            data, self.source, self.host_ip or self._bridge_gateway, self._overlays
+        )
 
     def _refresh_networks(self, client: Any) -> None:
         networks = client.networks()
         self._subnets = subnets_of(networks)
+        self._overlays = overlays_of(networks)
         self._bridge_gateway = bridge_gateway(networks)
 
     # -- events ---------------------------------------------------------------

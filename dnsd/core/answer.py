@@ -8,7 +8,6 @@ answer, authority and additional sections. Round-robin is the caller's `rotation
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TypeVar
 
 from dnslib import AAAA, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSLabel
@@ -16,7 +15,7 @@ from dnslib import AAAA, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSLabel
 from dnsd.core import reverse
 from dnsd.core.zone import ZoneSettings
 from registry import Endpoint, Snapshot
-from registry.names import is_absolute, qualify
+from registry.names import qualify
 
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
 SRV_PRIORITY = 0
@@ -122,9 +121,9 @@ def _srv(ask: _Ask, key: str) -> LocalAnswer:
 def _glue(ask: _Ask, target: str, endpoint: Endpoint) -> list[RR]:
     label = DNSLabel(target)
     glue = []
-    for address in endpoint.addresses:
-        rdata = AAAA(address.ip) if ":" in address.ip else A(address.ip)
-        glue.append(_rr(label, QTYPE.AAAA if ":" in address.ip else QTYPE.A, rdata, ask))
+    for ip in ask.snapshot.addresses_of(endpoint, ask.client_ip):
+        rdata = AAAA(ip) if ":" in ip else A(ip)
+        glue.append(_rr(label, QTYPE.AAAA if ":" in ip else QTYPE.A, rdata, ask))
     return glue
 
 
@@ -220,19 +219,4 @@ def _rotate(items: list[_T], step: int) -> list[_T]:
 
 
 def _is_empty_non_terminal(snapshot: Snapshot, relative: str) -> bool:
-    return relative in _suffixes(snapshot)
-
-
-@lru_cache(maxsize=2)
-def _suffixes(snapshot: Snapshot) -> frozenset[str]:
-    """Every proper suffix of every relative key of `snapshot` (names that exist, empty).
-
-    A pure function of the snapshot, memoised for the current one (snapshots hash by identity).
-    """
-    keys = [*snapshot.names(), *snapshot.srv_names()]
-    return frozenset(
-        key.split(".", i)[-1]
-        for key in keys
-        if not is_absolute(key)
-        for i in range(1, key.count(".") + 1)
-    )
+    return snapshot.has_names_below(relative)

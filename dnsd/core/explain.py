@@ -13,7 +13,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from registry import Endpoint, Snapshot, UnhealthyPolicy, in_rotation, name_key
+from registry import Address, Endpoint, Scope, Snapshot, UnhealthyPolicy, in_rotation, name_key
 from registry.names import qualify, user_key
 
 FAIL_OPEN = "fail-open: every endpoint unhealthy"
@@ -28,6 +28,7 @@ class Filters:
     name: str = ""
     container: str = ""
     network: str = ""
+    node: str = ""  # cluster node the endpoint runs on
 
 
 def lookup_keys(text: str, zone: str) -> list[str]:
@@ -58,7 +59,7 @@ def endpoint_view(ep: Endpoint, key: str | None = None) -> Json:
         "source": ep.source,
         "id": ep.id,
         "container": ep.name,
-        "addresses": [{"ip": a.ip, "network": a.network} for a in ep.addresses],
+        "addresses": [_address_view(a) for a in ep.addresses],
         "ports": [{"port": p.port, "proto": p.proto, "name": p.name} for p in ep.ports],
         "health": ep.health.value,
         "paused": ep.paused,
@@ -66,8 +67,18 @@ def endpoint_view(ep: Endpoint, key: str | None = None) -> Json:
     }
     if ep.meta:
         view["details"] = dict(ep.meta)
+    if ep.node:
+        view["node"] = ep.node
     if key is not None:
         view["origins"] = [c.origin.value for c in ep.claims if c.key == key]
+    return view
+
+
+def _address_view(address: Address) -> Json:
+    """An address; its scope is shown only in cluster mode (overlay, or a node's host address)."""
+    view: Json = {"ip": address.ip, "network": address.network}
+    if address.scope is not Scope.LOCAL:
+        view["scope"] = address.scope.value
     return view
 
 
@@ -156,6 +167,8 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 
 def _matches_endpoint(ep: Endpoint, filters: Filters) -> bool:
+    if filters.node and ep.node != filters.node.strip().lower():
+        return False
     if filters.container:
         wanted = filters.container.strip().lower()
         if not (ep.id.lower().startswith(wanted) or ep.name.lower() == wanted):

@@ -76,7 +76,8 @@ def _state(request: web.Request) -> ServerState:
 
 def _filters(request: web.Request) -> explain.Filters:
     """The list filters; each at most 255 characters (a DNS name's length), else 400."""
-    values = [request.query.get(key, "") for key in ("name", "container", "network")]
+    keys = ("name", "container", "network", "node")
+    values = [request.query.get(key, "") for key in keys]
     if any(len(value) > MAX_FILTER for value in values):
         raise web.HTTPBadRequest(reason=f"filters are at most {MAX_FILTER} characters")
     return explain.Filters(*values)
@@ -85,7 +86,7 @@ def _filters(request: web.Request) -> explain.Filters:
 async def health(request: web.Request) -> web.Response:
     state = _state(request)
     snapshot = state.store.snapshot
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if state.dns_bound else "dns listeners not bound",
         "version": __version__,
         "uptime_seconds": round(time.time() - state.started, 3),
@@ -96,6 +97,8 @@ async def health(request: web.Request) -> web.Response:
         "registry_version": snapshot.version,
         "forwarder": state.forwarder_stats(),
     }
+    if state.cluster_report is not None:
+        body["cluster"] = state.cluster_report()
     return reply(body, 200 if state.dns_bound else 503)
 
 

@@ -12,10 +12,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from registry import Endpoint, Event, Resync, Snapshot, Store
+from registry import Endpoint, Event, Resync, Snapshot, Store, Upsert
 from registry.changes import default_reason
 
 log = logging.getLogger("dnsd.registry")
@@ -129,17 +129,21 @@ def _log_one(action: str, ep: Endpoint, why: str) -> None:
 def describe_changes(old: Snapshot, new: Snapshot, event: Event) -> None:
     """Log one line per endpoint that was added, removed or changed from `old` to `new`."""
     cause = _cause(event)
-    before, after = old.endpoints, new.endpoints
-    for ref, ep in after.items():
-        previous = before.get(ref)
-        if previous is None:
+    source = event.endpoint.source if isinstance(event, Upsert) else event.source
+    before, after = old.source_endpoints(source), new.source_endpoints(source)  # only it changed
+    if isinstance(event, Resync):
+        ids: Iterable[str] = dict.fromkeys([*after, *before])
+    else:
+        ids = (event.endpoint.id if isinstance(event, Upsert) else event.id,)
+    for id_ in ids:
+        previous, ep = before.get(id_), after.get(id_)
+        if ep is not None and previous is None:
             _log_one("added", ep, cause)
-        elif previous != ep:
-            _log_one("changed", ep, f"{cause}: {_difference(previous, ep)}")
-    for ref, ep in before.items():
-        if ref not in after:
+        elif ep is not None and previous != ep:
+            _log_one("changed", ep, f"{cause}: {_difference(previous, ep)}")  # type: ignore[arg-type]
+        elif ep is None and previous is not None:
             why = cause if not isinstance(event, Resync) else f"{cause}: gone from the source"
-            _log_one("removed", ep, why)
+            _log_one("removed", previous, why)
 
 
 def log_registry_changes(store: Store) -> Callable[[], None]:

@@ -204,6 +204,42 @@ def render_facts(
     ]
 
 
+CLUSTER_STATES = ("connected", "connecting", "disconnected")
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def cluster_gauges(report: Mapping[str, object] | None) -> list[str]:
+    """Multi-host mode: etcd connection, lease, watch revision and lag, nodes (none when off)."""
+    if report is None:
+        return []
+    nodes = report.get("nodes")
+    per_node = sorted(nodes.items()) if isinstance(nodes, dict) else []
+    state = str(report.get("state"))
+    return [
+        *family("dnsd_cluster_state", "gauge", "1 for the cluster member's etcd state.",
+                [({"state": s}, 1.0 if s == state else 0.0) for s in CLUSTER_STATES]),
+        *family("dnsd_cluster_lease_age_seconds", "gauge", "Age of this node's etcd lease.",
+                [({}, _number(report.get("lease_age_seconds")))]),
+        *family("dnsd_cluster_watch_revision", "gauge", "Last etcd revision applied.",
+                [({}, _number(report.get("watch_revision")))]),
+        *family("dnsd_cluster_watch_lag", "gauge", "Newest revision seen minus last applied.",
+                [({}, _number(report.get("watch_lag")))]),
+        *family("dnsd_cluster_node_endpoints", "gauge", "Endpoints each other node publishes.",
+                [({"node": str(n)}, _number(c)) for n, c in per_node]),
+        *family("dnsd_cluster_published_endpoints", "gauge", "Endpoints this node publishes.",
+                [({}, _number(report.get("published_endpoints")))]),
+        *family("dnsd_cluster_etcd_writes_total", "counter", "Keys written or deleted in etcd.",
+                [({}, _number(report.get("etcd_writes")))]),
+        *family("dnsd_cluster_reloads_total", "counter", "Reloads after a compacted watch.",
+                [({}, _number(report.get("reloads")))]),
+        *family("dnsd_cluster_rejected_values_total", "counter", "etcd values skipped as invalid.",
+                [({}, _number(report.get("rejected_values")))]),
+    ]  # fmt: skip
+
+
 def render(state: ServerState, now: float | None = None) -> str:
     """The whole /metrics body."""
     now = time.time() if now is None else now
@@ -217,5 +253,6 @@ def render(state: ServerState, now: float | None = None) -> str:
             watchers,
             max(0.0, now - state.started),
         ),
+        *cluster_gauges(state.cluster_report() if state.cluster_report else None),
     ]
     return "\n".join(lines) + "\n"

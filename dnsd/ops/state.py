@@ -58,6 +58,8 @@ class ServerState:
     forwarder_stats: Callable[[], dict[str, float]] = _no_stats
     # The change history and its live followers (None: this process keeps none)
     changes: ChangeFeed | None = None
+    # Multi-host mode: node, etcd state, lease, watch revision, nodes seen (None: single host)
+    cluster_report: Callable[[], dict[str, object]] | None = None
 
     def ready(self) -> bool:
         """Listeners bound and every watcher has finished its first full sync."""

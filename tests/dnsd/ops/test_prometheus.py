@@ -120,3 +120,27 @@ def test_an_idle_server_still_exports_every_family() -> None:
 
 def test_label_values_are_escaped() -> None:
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_cluster_state_is_exported_only_in_multi_host_mode() -> None:
+    state = busy_state()
+    values, _ = samples(render(state, now=1010.0))
+    assert not any(name.startswith("dnsd_cluster_") for name, _ in values)
+    state.cluster_report = lambda: {
+        "state": "disconnected",
+        "lease_age_seconds": 12.5,
+        "watch_revision": 40,
+        "watch_lag": 3,
+        "nodes": {"a": 2000, "b": 7},
+        "published_endpoints": 5,
+        "etcd_writes": 9,
+        "reloads": 1,
+        "rejected_values": 4,
+    }
+    values, types = samples(render(state, now=1010.0))
+    assert values[("dnsd_cluster_state", (("state", "disconnected"),))] == 1
+    assert values[("dnsd_cluster_state", (("state", "connected"),))] == 0
+    assert values[("dnsd_cluster_node_endpoints", (("node", "a"),))] == 2000
+    assert values[("dnsd_cluster_watch_lag", ())] == 3
+    assert values[("dnsd_cluster_rejected_values_total", ())] == 4
+    assert types["dnsd_cluster_reloads"] == "counter"

@@ -1,0 +1,184 @@
+"""Benchmark helpers for `python -m bench.cluster scale|registry`: simulated nodes written
+straight into etcd, a dnsd loading them, single changes and churn at that size, and the
+registry's in-process cost of one change. Starts and stops what it measures; loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.cluster_support import ZONE, Node, addresses, dnsd, etcd_cluster, summary, until
+from bench.procfs import cpu_seconds, rss_kib
+from registry import Address, Endpoint, NameClaim, Origin, Port, Snapshot, Upsert
+from tests.cluster.etcd_cluster import EtcdCluster
+from watchers.cluster.codec import encode, endpoint_key
+from watchers.cluster.etcd import Etcd, EtcdSettings
+
+# -- scale ---------------------------------------------------------------------------
+
+
+def synthetic(node: int, i: int, generation: int = 0) -> Endpoint:
+    return Endpoint(
+        "docker", f"id{i}", f"n{node}-e{i}",
+        (NameClaim(f"n{node}-e{i}", Origin.CONTAINER_NAME),
+         NameClaim(f"svc{i % 50}", Origin.COMPOSE_SERVICE)),
+        (Address(f"10.{node}.{i // 250}.{i % 250 + 1}", "net"),),
+        (Port(80, "tcp", "", 30000 + generation, "0.0.0.0"),),
+    )  # fmt: skip
+
+
+async def write_nodes(url: str, nodes: int, endpoints: int) -> None:
+    etcd = Etcd(EtcdSettings((url,)), url)
+    try:
+        for node in range(nodes):
+            host = f"127.0.{node}.1"
+            puts = [
+                (
+                    endpoint_key(ZONE, f"n{node}", "docker", f"id{i}"),
+                    encode(synthetic(node, i), host),
+                )
+                for i in range(endpoints)
+            ]
+            await etcd.write(puts, [], 0)
+    finally:
+        await etcd.close()
+
+
+async def change(url: str, count: int, rate: float, node: int = 0) -> list[tuple[str, float]]:
+    """`count` single-key changes at `rate` per second: each moves one endpoint's host."""
+    etcd = Etcd(EtcdSettings((url,)), url)
+    done: list[tuple[str, float]] = []
+    try:
+        for k in range(count):
+            key = endpoint_key(ZONE, f"n{node}", "docker", f"id{k}")
+            await etcd.write(
+                [(key, encode(synthetic(node, k, 1), f"127.1.{k // 250}.{k % 250 + 1}"))], [], 0
+            )
+            done.append((f"n{node}-e{k}", time.perf_counter()))
+            if rate:
+                await asyncio.sleep(1 / rate)
+    finally:
+        await etcd.close()
+    return done
+
+
+def scale(nodes: int, endpoints: int, churn: float) -> None:
+    total = nodes * endpoints
+    with etcd_cluster() as etcd:
+        started = time.perf_counter()
+        asyncio.run(write_nodes(etcd.members[0].url, nodes, endpoints))
+        print(
+            f"wrote {total} endpoints in {time.perf_counter() - started:.1f} s"
+            f" (etcd revision {etcd.revision()})"
+        )
+        with dnsd("b", etcd.endpoints, "--no-docker") as b:
+            answering = until(lambda: addresses(b.dns_port, "probe") is None, 60)
+            loaded = until(lambda: _endpoints(b) == total, 300, every=0.05)
+            print(
+                f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints"
+                f" loaded {loaded:.2f} s after start"
+            )
+            print(f"b VmRSS after load: {rss_kib(b.process.pid) / 1024:.1f} MiB")
+            singles = _single_changes(etcd, b, 20)
+            print(summary(f"one change at {total} endpoints: etcd write -> answered by b", singles))
+            if churn:
+                _churn(etcd, b, churn)
+
+
+def _endpoints(node: Node) -> int:
+    try:
+        counts = node.health()["cluster"]["nodes"]
+    except OSError:
+        return -1
+    return sum(counts.values())
+
+
+def _single_changes(etcd: EtcdCluster, b: Node, count: int) -> list[float]:
+    out = []
+    for k in range(count):
+        name = f"n1-e{k}"
+        want = f"127.2.0.{k + 1}"
+
+        async def one(k: int = k, want: str = want) -> float:
+            client = Etcd(EtcdSettings((etcd.members[1].url,)), etcd.members[1].url)
+            try:
+                await client.write(
+                    [
+                        (
+                            endpoint_key(ZONE, "n1", "docker", f"id{k}"),
+                            encode(synthetic(1, k, 2), want),
+                        )
+                    ],
+                    [],
+                    0,
+                )
+                return time.perf_counter()
+            finally:
+                await client.close()
+
+        wrote = asyncio.run(one())
+        until(lambda n=name, w=want: addresses(b.dns_port, n) == [w])  # type: ignore[misc]
+        out.append(time.perf_counter() - wrote)
+    return out
+
+
+def _churn(etcd: EtcdCluster, b: Node, rate: float, seconds: float = 10.0) -> None:
+    count = int(rate * seconds)
+    cpu = cpu_seconds(b.process.pid)
+    lags: list[int] = []
+    done = asyncio.run(_churn_and_sample(etcd.members[2].url, count, rate, b, lags))
+    last_name = done[-1][0]
+    catch_up = until(lambda: (addresses(b.dns_port, last_name) or [""])[0].startswith("127.1."))
+    used = cpu_seconds(b.process.pid) - cpu
+    print(f"churn: {count} changes at {rate:.0f}/s on node n0; "
+          f"b's CPU {used / count * 1000:.2f} ms per change "
+          f"(includes the lag polling); watch lag sampled every 0.1 s: "
+          f"max {max(lags or [0])} revisions; "
+          f"last change answered {catch_up * 1000:.1f} ms after the churn ended")  # fmt: skip
+
+
+async def _churn_and_sample(
+    url: str, count: int, rate: float, b: Node, lags: list[int]
+) -> list[tuple[str, float]]:
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            report = await asyncio.to_thread(b.health)
+            lags.append(int(report["cluster"]["watch_lag"] or 0))
+
+    sampler = asyncio.create_task(sample())
+    try:
+        return await change(url, count, rate)
+    finally:
+        sampler.cancel()
+
+
+# -- registry: one change at size -------------------------------------------------------
+
+
+def registry(endpoints: int) -> None:
+    eps = {(f"cluster:n{i % 20}", f"id{i}"): _tagged(i) for i in range(endpoints)}
+    started = time.perf_counter()
+    snapshot = Snapshot(eps)
+    build = time.perf_counter() - started
+    changes = [_tagged(i, 1) for i in range(0, endpoints, max(1, endpoints // 2000))]
+    started = time.perf_counter()
+    for ep in changes:
+        snapshot = snapshot.apply(Upsert(ep))
+    per_change = (time.perf_counter() - started) / len(changes)
+    print(f"registry with {endpoints} endpoints: full build {build * 1000:.0f} ms; "
+          f"one change now {per_change * 1e6:.0f} µs (mean of {len(changes)} upserts)")  # fmt: skip
+
+
+def _tagged(i: int, generation: int = 0) -> Endpoint:
+    ep = synthetic(i % 20, i, generation)
+    return Endpoint(
+        f"cluster:n{i % 20}",
+        f"id{i}",
+        ep.name,
+        ep.claims,
+        ep.addresses,
+        ep.ports,
+        node=f"n{i % 20}",
+    )

@@ -55,8 +55,14 @@ def test_engine_supplied_text_is_bounded() -> None:
 
 @pytest.mark.docker
 async def test_engine_events_carry_their_reason(watched: Watched, lab: DockerLab) -> None:
-    seen: list[Event] = []
-    watched.store.subscribe(lambda _snapshot, event: seen.append(event))
+    seen: list[Event] = []  # what the watcher yields: the store does not announce no-op upserts
+    apply = watched.supervisor._apply
+
+    def record(event: Event) -> object:
+        seen.append(event)
+        return apply(event)
+
+    watched.supervisor._apply = record
     network = await asyncio.to_thread(lab.network, "why")  # not the default bridge
     name = await asyncio.to_thread(lab.run, "why", "--network", network)
     container_id = (await cli("inspect", "--format", "{{.Id}}", name)).strip()

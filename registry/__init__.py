@@ -6,7 +6,7 @@ the HTTP API) describe what they own as `Endpoint` values and send events;
 newest one and tells subscribers when it changes.
 """
 
-from registry.events import Event, Remove, Resync, Upsert
+from registry.events import Event, Remove, Resync, Unsynced, Upsert
 from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
 from registry.names import name_key
 from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
@@ -27,6 +27,7 @@ __all__ = [
     "SrvRecord",
     "Store",
     "UnhealthyPolicy",
+    "Unsynced",
     "Upsert",
     "name_key",
 ]

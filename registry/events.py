@@ -2,7 +2,9 @@
 
 `Upsert` adds or replaces one endpoint, `Remove` drops one, and `Resync`
 replaces everything one source owns (how a reconnect reconciles what it
-missed). Frozen values, no behaviour.
+missed). `Unsynced` says a source's view is not known to be complete (never
+synced since start, or its connection has been lost for a while) until its next
+`Resync`. Frozen values, no behaviour.
 """
 
 from __future__ import annotations
@@ -29,4 +31,9 @@ class Resync:
     endpoints: tuple[Endpoint, ...]
 
 
-Event = Upsert | Remove | Resync
+@dataclass(frozen=True, slots=True)
+class Unsynced:
+    source: str
+
+
+Event = Upsert | Remove | Resync | Unsynced

@@ -2,7 +2,10 @@
 
 `Snapshot.apply(event)` returns a new snapshot; nothing here mutates after
 construction. Lookups take name keys (see `registry.names`) and know nothing
-of zones or wire formats. No I/O.
+of zones or wire formats. A snapshot also says which sources are `pending` (not
+synced yet, so a name they might own is unknown rather than absent) and the wall-clock
+second of its last change (`changed_at`, never earlier than the previous one; the
+caller supplies the clock reading). No I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from registry.events import Event, Remove, Resync, Upsert
+from registry.events import Event, Remove, Resync, Unsynced, Upsert
 from registry.model import Endpoint, Origin
 
 Ref = tuple[str, str]
@@ -55,26 +58,43 @@ NOT_FOUND = Resolution(exists=False)
 class Snapshot:
     """All endpoints at one version, indexed by name, SRV name and address."""
 
-    __slots__ = ("_by_ip", "_endpoints", "_names", "_srv", "version")
+    __slots__ = ("_by_ip", "_endpoints", "_names", "_srv", "changed_at", "pending", "version")
 
-    def __init__(self, endpoints: Mapping[Ref, Endpoint] | None = None, version: int = 0) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[Ref, Endpoint] | None = None,
+        version: int = 0,
+        *,
+        pending: Iterable[str] = (),
+        changed_at: int = 0,
+    ) -> None:
         self.version = version
+        self.pending = frozenset(pending)
+        self.changed_at = changed_at
         self._endpoints: Mapping[Ref, Endpoint] = MappingProxyType(dict(endpoints or {}))
         self._names, self._srv, self._by_ip = _index(self._endpoints.values())
 
     # -- events -------------------------------------------------------------
-    def apply(self, event: Event) -> Snapshot:
-        """Return the snapshot that follows this one after `event`."""
+    def apply(self, event: Event, now: int | None = None) -> Snapshot:
+        """Return the snapshot that follows this one after `event`; `now` is the wall-clock
+        second of the change (`changed_at` keeps the later of it and the previous one)."""
         endpoints = dict(self._endpoints)
+        pending = self.pending
         if isinstance(event, Upsert):
             endpoints[event.endpoint.ref] = event.endpoint
         elif isinstance(event, Remove):
             if (event.source, event.id) not in endpoints:
                 return self
             del endpoints[(event.source, event.id)]
+        elif isinstance(event, Unsynced):
+            if event.source in pending:
+                return self
+            pending = pending | {event.source}
         else:
             endpoints = _resync(endpoints, event)
-        return Snapshot(endpoints, self.version + 1)
+            pending = pending - {event.source}
+        changed_at = self.changed_at if now is None else max(self.changed_at, now)
+        return Snapshot(endpoints, self.version + 1, pending=pending, changed_at=changed_at)
 
     # -- reads --------------------------------------------------------------
     @property

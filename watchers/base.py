@@ -3,8 +3,10 @@
 A watcher's `watch()` yields registry events forever; its first event after
 each (re)connect should be a `Resync` of everything its source owns. The
 supervisor applies events through one callback, restarts a failed watcher
-with capped exponential backoff, and reports its state for /health. Logs only
-here, at the edge.
+with capped exponential backoff, and reports its state for /health. When a
+watcher has been down for `unsynced_after` seconds without a new `Resync`, it
+applies `Unsynced(source)`, so names the source might own stop being denied.
+Logs only here, at the edge.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from registry import Event, Resync
+from registry import Event, Resync, Unsynced
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +63,15 @@ class Supervisor:
         apply: Callable[[Event], object],
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        unsynced_after: float = 1.0,
     ) -> None:
         self.watcher = watcher
         self.status = WatcherStatus(source=watcher.source)
         self._apply = apply
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
+        self._unsynced_after = unsynced_after
+        self._unsynced: asyncio.TimerHandle | None = None
         self.synced = asyncio.Event()
 
     async def run(self) -> None:
@@ -89,18 +94,24 @@ class Supervisor:
                 self.status.reconnects += 1
         finally:
             self.status.state = WatcherState.STOPPED
+            self._cancel_unsynced()
 
     def _handle(self, event: Event) -> None:
         self._apply(event)
         self.status.events += 1
         self.status.last_event = time.time()
         if isinstance(event, Resync):
+            self._cancel_unsynced()
             self.status.resyncs += 1
             self.status.synced_once = True
             self.status.state = WatcherState.CONNECTED
             self.synced.set()
 
     def _failed(self, exc: Exception, backoff: float) -> None:
+        if self._unsynced is None:
+            self._unsynced = asyncio.get_running_loop().call_later(
+                self._unsynced_after, self._mark_unsynced
+            )
         self.status.state = WatcherState.BACKING_OFF
         self.status.last_error = str(exc) or type(exc).__name__
         log.warning(
@@ -109,3 +120,18 @@ class Supervisor:
             self.status.last_error,
             backoff,
         )
+
+    def _mark_unsynced(self) -> None:
+        self._unsynced = None
+        log.warning(
+            "%s watcher: no resync for %.1fs; names it could own that are not known get "
+            "SERVFAIL, not NXDOMAIN, until it resyncs",
+            self.watcher.source,
+            self._unsynced_after,
+        )
+        self._apply(Unsynced(self.watcher.source))
+
+    def _cancel_unsynced(self) -> None:
+        if self._unsynced is not None:
+            self._unsynced.cancel()
+            self._unsynced = None

@@ -20,12 +20,12 @@ from aiohttp import web
 
 from dnsd.config import Config
 from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
-from dnsd.http_api import start_http
-from dnsd.logs import log_registry_changes
-from dnsd.metrics import Metrics
+from dnsd.ops.http_api import start_http
+from dnsd.ops.logs import log_registry_changes
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.state import ServerState
 from dnsd.parsers import HostPort
-from dnsd.server import DnsServer
-from dnsd.state import ServerState
+from dnsd.serve.server import DnsServer
 from registry import Store
 from watchers.base import Supervisor, Watcher
 from watchers.docker_watcher import DockerWatcher

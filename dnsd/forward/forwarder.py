@@ -38,7 +38,7 @@ from dnsd.forward.message import (
 from dnsd.forward.pool import UpstreamPool, UpstreamState
 from dnsd.forward.resolvconf import is_own_address
 from dnsd.forward.upstream import SpoofedReply, exchange_tcp, exchange_udp
-from dnsd.metrics import Metrics
+from dnsd.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 HostPort = tuple[str, int]

@@ -18,8 +18,8 @@ import pytest
 
 from dnsd.config import Config
 from dnsd.forward import Forwarder
-from dnsd.metrics import Metrics
-from dnsd.server import DnsServer
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.server import DnsServer
 from registry import Store
 from tests.dnsd.forward.stub_upstream import StubUpstream
 

@@ -13,7 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from registry import Endpoint, Snapshot, UnhealthyPolicy, name_key
-from registry.names import is_absolute
+from registry.names import qualify, user_key
 
 FAIL_OPEN = "fail-open: every endpoint unhealthy"
 
@@ -27,24 +27,6 @@ class Filters:
     name: str = ""
     container: str = ""
     network: str = ""
-
-
-def fqdn(key: str, zone: str) -> str:
-    """The absolute name a client asks for: `web` -> `web.docker.`; absolute keys stay."""
-    return key if is_absolute(key) else f"{key}.{zone}"
-
-
-def user_key(text: str, zone: str) -> str:
-    """The key for a name as users write it (the records-file rule); raises ValueError.
-
-    `web`, `web.docker` and `web.docker.` mean `web`; any other dotted name is
-    absolute (`db.internal` means `db.internal.`).
-    """
-    bare = name_key(text).rstrip(".")
-    suffix = "." + zone.rstrip(".")
-    if bare.endswith(suffix):
-        return name_key(bare[: -len(suffix)])
-    return bare + "." if "." in bare else bare
 
 
 def lookup_keys(text: str, zone: str) -> list[str]:
@@ -110,7 +92,7 @@ def record_view(
         endpoints.append(view)
     return {
         "name": key,
-        "fqdn": fqdn(key, zone),
+        "fqdn": qualify(key, zone),
         "answer": list(snapshot.resolve(key, None, policy).addresses),
         "fail_open": fail_open,
         "endpoints": endpoints,
@@ -165,7 +147,7 @@ def containers_view(snapshot: Snapshot, filters: Filters = Filters()) -> list[Js
 def _matches_name(key: str, zone: str, pattern: str) -> bool:
     pattern = pattern.strip().lower()
     if any(ch in pattern for ch in "*?["):
-        return fnmatch.fnmatchcase(key, pattern) or fnmatch.fnmatchcase(fqdn(key, zone), pattern)
+        return fnmatch.fnmatchcase(key, pattern) or fnmatch.fnmatchcase(qualify(key, zone), pattern)
     return key in lookup_keys(pattern, zone)
 
 

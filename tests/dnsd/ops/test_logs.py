@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dnsd.logs import log_registry_changes, setup_logging
+from dnsd.ops.logs import log_registry_changes, setup_logging
 from registry import Address, Endpoint, Health, NameClaim, Origin, Remove, Resync, Store, Upsert
 
 

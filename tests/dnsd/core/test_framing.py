@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dnsd.framing import Deframer, FramingError, frame
+from dnsd.core.framing import Deframer, FramingError, frame
 
 
 def test_frame_prefixes_the_length() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 from dnslib.dns import DNSBuffer
 
-from dnsd.answer import LocalAnswer, ZoneSettings, answer
+from dnsd.core.answer import LocalAnswer, ZoneSettings, answer
 from registry import Snapshot
 
 HEADER_SIZE = 12

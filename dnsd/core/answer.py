@@ -13,9 +13,9 @@ from typing import TypeVar
 
 from dnslib import AAAA, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSLabel
 
-from dnsd import reverse
+from dnsd.core import reverse
 from registry import Endpoint, Snapshot, UnhealthyPolicy
-from registry.names import is_absolute
+from registry.names import is_absolute, qualify
 
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
 SRV_PRIORITY = 0
@@ -138,7 +138,7 @@ def _srv(ask: _Ask, key: str) -> LocalAnswer:
         return _nodata(ask)
     answers, extra = [], []
     for record in _rotate(list(records), ask.rotation):
-        target = _qualify(record.target, ask.settings)
+        target = qualify(record.target, ask.settings.zone)
         rdata = SRV(priority=SRV_PRIORITY, weight=SRV_WEIGHT, port=record.port, target=target)
         answers.append(_rr(ask.qname, QTYPE.SRV, rdata, ask))
         extra += _glue(ask, target, record.endpoint)
@@ -196,7 +196,7 @@ def _reverse(ask: _Ask, name: str) -> LocalAnswer | None:
     if endpoint is not None:
         if ask.qtype not in (QTYPE.PTR, QTYPE.ANY):
             return _negative(ask, RCODE.NOERROR, local_zone or name)
-        target = PTR(_qualify(endpoint.name, ask.settings))
+        target = PTR(qualify(endpoint.name, ask.settings.zone))
         return LocalAnswer(RCODE.NOERROR, (_rr(ask.qname, QTYPE.PTR, target, ask),))
     if local_zone is None:
         return None
@@ -236,11 +236,6 @@ def _soa(ask: _Ask, owner: str, ttl: int) -> RR:
 
 def _rr(owner: DNSLabel, rtype: int, rdata: object, ask: _Ask) -> RR:
     return RR(owner, rtype, rdata=rdata, ttl=ask.settings.ttl)
-
-
-def _qualify(key: str, settings: ZoneSettings) -> str:
-    """A registry name key as an absolute DNS name ('web-1' -> 'web-1.docker.')."""
-    return key if is_absolute(key) else f"{key}.{settings.zone}"
 
 
 def _rotate(items: list[_T], step: int) -> list[_T]:

@@ -19,9 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from dnsd import __version__, explain, prometheus
-from dnsd.state import ServerState
+from dnsd import __version__
+from dnsd.core import explain
+from dnsd.ops import prometheus
+from dnsd.ops.state import ServerState
 from registry import Address, Endpoint, NameClaim, Origin, Port, Remove, Upsert
+from registry.names import user_key
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +135,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def static_key(text: str, zone: str) -> str:
     """A manual record's key, as in records files: `web.docker.` -> `web`; raises ValueError."""
-    return explain.user_key(text, zone)
+    return user_key(text, zone)
 
 
 def parse_port(item: object) -> Port:

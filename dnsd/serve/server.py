@@ -1,6 +1,6 @@
 """The DNS server shell: binds UDP and TCP listeners and moves bytes between sockets and the core.
 
-Thin: every decision comes from `dnsd.fastpath` / `dnsd.wire`; this module sends replies,
+Thin: every decision comes from `dnsd.serve.fastpath` / `dnsd.core.wire`; this module sends replies,
 hands non-local names to the `ForwardHandler`, counts metrics, logs (rate-limited), and owns
 listener and task lifetimes. It must not parse or build DNS messages itself.
 """
@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 from dnslib import RCODE, DNSRecord
 
-from dnsd.answer import ZoneSettings, serial_base_now
 from dnsd.config import Config
-from dnsd.fastpath import FastPath, MetricKey, metric_key
-from dnsd.metrics import Metrics
-from dnsd.tcp import TcpConnection
-from dnsd.wire import Decision, Drop, Forward, Reply, error_reply, fit_udp, refused
+from dnsd.core.answer import ZoneSettings, serial_base_now
+from dnsd.core.wire import Decision, Drop, Forward, Reply, error_reply, fit_udp, refused
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.fastpath import FastPath, MetricKey, metric_key
+from dnsd.serve.tcp import TcpConnection
 from registry import Store
 
 log = logging.getLogger(__name__)

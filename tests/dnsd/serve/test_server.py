@@ -20,9 +20,9 @@ import dns.query
 import pytest
 
 from dnsd.config import Config
-from dnsd.framing import Deframer, frame
-from dnsd.metrics import Metrics
-from dnsd.server import BindError, DnsServer, ForwardHandler
+from dnsd.core.framing import Deframer, frame
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.server import BindError, DnsServer, ForwardHandler
 from registry import Endpoint, Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, crowd, endpoint, rcode_name, sample_endpoints
 
@@ -252,7 +252,7 @@ async def test_cached_forwarded_replies_are_sent_without_a_task() -> None:
 async def test_repeated_cache_hits_take_the_udp_branch_with_counts_and_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="dnsd.server")
+    caplog.set_level(logging.INFO, logger="dnsd.serve.server")
     fwd = FakeForwarder(cache={"cached.example.": cached_wire("cached.example.", "192.0.2.9")})
     async with running(Config(query_log=True), forwarder=fwd) as (_, _, metrics, port):
         for _ in range(3):  # the first fills the hot path's table, the rest hit it
@@ -388,7 +388,7 @@ async def test_tcp_message_with_a_bad_header_gets_formerr_and_the_connection_liv
 
 
 async def test_query_log_names_client_name_type_and_rcode(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="dnsd.server")
+    caplog.set_level(logging.INFO, logger="dnsd.serve.server")
     async with running(Config(query_log=True)) as (_, _, _, port):
         for _ in range(2):  # a miss, then a hot-path hit: both are logged
             await udp("web-1.docker.", port)

@@ -13,10 +13,10 @@ import dns.message
 import pytest
 
 from dnsd.config import Config
-from dnsd.fastpath import FastPath
-from dnsd.metrics import Metrics
-from dnsd.server import DnsServer
-from dnsd.wire import Drop, Forward, Reply, handle_wire
+from dnsd.core.wire import Drop, Forward, Reply, handle_wire
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.fastpath import FastPath
+from dnsd.serve.server import DnsServer
 from registry import Resync, Store
 from tests.dnsd.core_support import (
     SETTINGS,

@@ -5,7 +5,7 @@ question name is walked in the bytes, and the key is the query without its ID (n
 per client view. The reply is the cached bytes with the query's ID and question case patched in;
 round-robin is a cycle over one slot per distinct order, each filled by the full path the first
 time it is served. A store subscription drops everything on a new snapshot, so a change is visible
-on the very next query. Misses, and anything unusual, go through `dnsd.wire`. No sockets, no
+on the very next query. Misses, and anything unusual, go through `dnsd.core.wire`. No sockets, no
 logging.
 """
 
@@ -17,8 +17,8 @@ from itertools import cycle
 
 from dnslib import QTYPE, RCODE
 
-from dnsd.answer import ZoneSettings
-from dnsd.wire import RD, Decision, Forward, Query, Reply, parse_query, respond, servfail
+from dnsd.core.answer import ZoneSettings
+from dnsd.core.wire import RD, Decision, Forward, Query, Reply, parse_query, respond, servfail
 from registry import Event, Snapshot, Store
 
 MetricKey = tuple[str, str, str]
@@ -65,7 +65,7 @@ Table = dict[bytes, "_Entry | Forward"]
 
 
 class FastPath:
-    """Answers repeated questions from encoded bytes; falls back to `dnsd.wire` otherwise."""
+    """Answers repeated questions from encoded bytes; falls back to `dnsd.core.wire` otherwise."""
 
     def __init__(
         self,

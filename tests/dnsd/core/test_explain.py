@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dnsd.explain import (
+from dnsd.core.explain import (
     FAIL_OPEN,
     Filters,
     containers_view,

@@ -13,10 +13,10 @@ import dns.flags
 import dns.message
 import pytest
 
-from dnsd import fastpath
-from dnsd.answer import ZoneSettings
-from dnsd.fastpath import FastPath
-from dnsd.wire import Forward, Reply, respond
+from dnsd.core.answer import ZoneSettings
+from dnsd.core.wire import Forward, Reply, respond
+from dnsd.serve import fastpath
+from dnsd.serve.fastpath import FastPath
 from registry import Port, Remove, Resync, Store, Upsert
 from tests.dnsd.core_support import (
     SETTINGS,

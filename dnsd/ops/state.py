@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dnsd.config import Config
-from dnsd.metrics import Metrics
+from dnsd.ops.metrics import Metrics
 from registry import Store
 
 

@@ -7,9 +7,9 @@ import math
 from prometheus_client.parser import text_string_to_metric_families
 
 from dnsd.config import Config
-from dnsd.metrics import Metrics
-from dnsd.prometheus import escape, render
-from dnsd.state import ServerState
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.prometheus import escape, render
+from dnsd.ops.state import ServerState
 from registry import Address, Endpoint, NameClaim, Origin, Resync, Store
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -1,27 +1,51 @@
 """The TCP shell: one asyncio Protocol per connection, with pipelining, idle timeout and a cap.
 
-Bytes go through `dnsd.framing`; each message is answered by the server's hot path or full
+Bytes go through `dnsd.core.framing`; each message is answered by the server's hot path or full
 path, in arrival order for local answers (forwarded ones may overtake, RFC 7766 allows it).
-It must not parse DNS itself; `DnsServer` (dnsd.server) owns metrics, forwarding and logging.
+It must not parse DNS itself; `DnsServer` (dnsd.serve.server) owns metrics, forwarding and logging.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from dnsd.framing import Deframer, FramingError, frame
-
-if TYPE_CHECKING:
-    from dnsd.server import DnsServer
+from dnsd.config import Config
+from dnsd.core.framing import Deframer, FramingError, frame
+from dnsd.core.wire import Decision
+from dnsd.serve.fastpath import FastPath
 
 MAX_WRITE_BUFFER = 1024 * 1024  # a client that never reads is dropped past this
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from the server that accepted it."""
+
+    config: Config
+    fastpath: FastPath
+    connections: set[Any]
+    query_log: bool
+
+    def deliver(
+        self,
+        decision: Decision,
+        query: bytes,
+        client_ip: str,
+        send: Callable[[bytes], None],
+        *,
+        udp: bool,
+    ) -> asyncio.Task[None] | None: ...
+
+    def log_hit(self, query: bytes, reply: bytes, client_ip: str) -> None: ...
+
+    def log_error(self, what: str, exc: BaseException) -> None: ...
 
 
 class TcpConnection(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, server: DnsServer) -> None:
+    def __init__(self, server: ConnectionOwner) -> None:
         self._server = server
         self._deframer = Deframer()
         self._transport: asyncio.Transport | None = None

@@ -8,8 +8,8 @@ import dns.flags
 import dns.message
 import pytest
 
-import dnsd.wire
-from dnsd.wire import Drop, Reply, fit_udp, handle_wire
+import dnsd.core.wire
+from dnsd.core.wire import Drop, Reply, fit_udp, handle_wire
 from tests.dnsd.core_support import (
     SETTINGS,
     answer_texts,
@@ -83,7 +83,7 @@ def test_an_exception_in_the_answer_path_is_servfail_with_the_error(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(dnsd.wire, "answer", explode)
+    monkeypatch.setattr(dnsd.core.wire, "answer", explode)
     decision = reply_of(query("web.docker.", edns=True, qid=99))
     message = parse(decision.data)
     assert rcode_name(message) == "SERVFAIL"

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from dnsd import __version__
-from dnsd.metrics import Histogram, Metrics
-from dnsd.state import ServerState
+from dnsd.ops.metrics import Histogram, Metrics
+from dnsd.ops.state import ServerState
 from registry import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -1,7 +1,7 @@
 """Reverse names: `in-addr.arpa.` / `ip6.arpa.` names to addresses, and the RFC 6303 zones.
 
 Pure string and address arithmetic. It must not look at the registry or build DNS records;
-`dnsd.answer` decides what to answer.
+`dnsd.core.answer` decides what to answer.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dnsd import __version__
 from dnsd.config import Config
-from dnsd.http_api import exposure_warning, start_http
-from dnsd.metrics import Metrics
-from dnsd.state import ServerState
+from dnsd.ops.http_api import exposure_warning, start_http
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.state import ServerState
 from registry import Address, Endpoint, Health, NameClaim, Origin, Resync, Store
 
 TOKEN = "s3cret"

@@ -21,9 +21,9 @@ import dns.tsigkeyring
 import pytest
 
 from dnsd.config import Config
-from dnsd.framing import frame
-from dnsd.metrics import Metrics
-from dnsd.server import DnsServer
+from dnsd.core.framing import frame
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.server import DnsServer
 from registry import Endpoint, Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, crowd, endpoint, rcode_name, sample_endpoints
 

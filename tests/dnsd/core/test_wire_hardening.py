@@ -16,7 +16,7 @@ import dns.tsig
 import dns.tsigkeyring
 import pytest
 
-from dnsd.wire import Forward, Reply, handle_wire
+from dnsd.core.wire import Forward, Reply, handle_wire
 from registry import Resync, Snapshot
 from tests.dnsd.core_support import (
     SETTINGS,

@@ -109,10 +109,11 @@ class App:
     def __init__(self, config: Config, listen: Sequence[HostPort]) -> None:
         self.config = config
         self.listen = list(listen)
-        self.store = Store()
+        watchers = build_watchers(config)
+        # until each source has synced once, unknown names in the zone are not denied
+        self.store = Store(pending=[watcher.source for watcher in watchers])
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
-        watchers = build_watchers(config)
         self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
         self.state.watcher_report = self._watcher_report
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)

@@ -7,7 +7,6 @@ answer, authority and additional sections. Round-robin is the caller's `rotation
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,7 +32,6 @@ class ZoneSettings:
     ttl: int = 5
     negative_ttl: int = 5
     unhealthy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL
-    serial_base: int = 0
     ns_addresses: tuple[str, ...] = ()
     recursion: bool = False  # a forwarder exists: RA set, non-local names are forwarded
     max_udp_size: int = 1232
@@ -43,12 +41,10 @@ class ZoneSettings:
         return "ns." + self.zone
 
     def serial(self, snapshot: Snapshot) -> int:
-        return (self.serial_base + snapshot.version) % 2**32
-
-
-def serial_base_now() -> int:
-    """A serial base that grows with wall time, so serials increase across restarts."""
-    return int(time.time())
+        """The wall-clock second of the last registry change, modulo 2**32: never lower than
+        any earlier serial in RFC 1982 arithmetic, also across restarts, without storing
+        anything; changes within one second share it (nothing transfers the zone)."""
+        return snapshot.changed_at % 2**32
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +159,7 @@ def _in_zone_missing(ask: _Ask, relative: str) -> LocalAnswer:
         return _nodata(ask)
     if _is_empty_non_terminal(ask.snapshot, relative):
         return _nodata(ask)
-    return _negative(ask, RCODE.NXDOMAIN, ask.settings.zone)
+    return _denial(ask, ask.settings.zone)
 
 
 def _apex(ask: _Ask) -> LocalAnswer:
@@ -204,7 +200,9 @@ def _reverse(ask: _Ask, name: str) -> LocalAnswer | None:
         return LocalAnswer(RCODE.NOERROR, (_soa(ask, local_zone, ask.settings.ttl),))
     if ip is None and (name == local_zone or _has_known_address_under(ask.snapshot, name)):
         return _negative(ask, RCODE.NOERROR, local_zone)
-    return _negative(ask, RCODE.NXDOMAIN, local_zone)
+    if ip is None:
+        return _negative(ask, RCODE.NXDOMAIN, local_zone)
+    return _denial(ask, local_zone)
 
 
 def _has_known_address_under(snapshot: Snapshot, name: str) -> bool:
@@ -221,6 +219,14 @@ def _has_known_address_under(snapshot: Snapshot, name: str) -> bool:
 
 def _nodata(ask: _Ask) -> LocalAnswer:
     return _negative(ask, RCODE.NOERROR, ask.settings.zone)
+
+
+def _denial(ask: _Ask, soa_owner: str) -> LocalAnswer:
+    """NXDOMAIN for a name no endpoint holds; SERVFAIL (no AA, not cached by stubs) while a
+    source that could hold it has not synced: it may just not be known yet."""
+    if ask.snapshot.pending:
+        return LocalAnswer(RCODE.SERVFAIL)
+    return _negative(ask, RCODE.NXDOMAIN, soa_owner)
 
 
 def _negative(ask: _Ask, rcode: int, soa_owner: str) -> LocalAnswer:

@@ -1,9 +1,12 @@
 """The wire layer: query bytes in -> a decision (reply bytes, forward, or drop).
 
-Pure (no sockets, no logging, no clock). It applies the accept rules (too short or QR set:
-drop; QDCOUNT != 1 or unparsable: FORMERR; opcode other than QUERY: NOTIMP), handles EDNS0
-(OPT echoed, client UDP size capped), turns any exception of the answer path into SERVFAIL
-(returned with the exception so the shell can log it) and truncates UDP replies itself.
+Pure (no sockets, no logging, no clock). It is the one place the accept rules live: too short
+or QR set: drop; opcode other than QUERY: NOTIMP with only ID, opcode and QR (RFC 8906 §4);
+QDCOUNT != 1, unparsable, a label over 63 or a name over 255 octets anywhere, OPT outside the
+additional section, or TSIG anywhere but last: FORMERR; TSIG: NOTAUTH/BADKEY (`dnsd.core.tsig`);
+AXFR/IXFR: REFUSED. It handles EDNS0 (OPT echoed, client UDP size capped), answers ANY over UDP
+with one HINFO (RFC 8482), turns any exception of the answer path into SERVFAIL (returned with
+the exception so the shell can log it) and truncates UDP replies itself.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import struct
 from dataclasses import dataclass
 
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
+from dnslib import RD as RawData
 from dnslib.dns import DNSBuffer
 
 from dnsd.core.answer import LocalAnswer, ZoneSettings, answer
+from dnsd.core.tsig import Signature, badkey_record, name_wire, read_signature
 from registry import Snapshot
 
 HEADER_SIZE = 12
@@ -25,6 +30,10 @@ CD = 0x10
 BADVERS_HIGH = 1  # extended RCODE 16 = (1 << 4) | 0
 OPCODE_QUERY = 0
 CLASS_ANY = 255  # dnslib spells it '*'
+MAX_LABEL = 63  # RFC 1035 §2.3.4
+MAX_NAME = 255
+TRANSFERS = frozenset((QTYPE.AXFR, QTYPE.IXFR))
+RFC8482_HINFO = RawData(b"\x07RFC8482\x00")  # CPU "RFC8482", OS ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,8 @@ def parse_query(data: bytes) -> Query | Reply | Drop:
     if data[2] & QR:
         return Drop("qr")
     if (data[2] >> 3) & 0x0F != OPCODE_QUERY:
-        return Reply(error_reply(data, RCODE.NOTIMP), 0, RCODE.NOTIMP)
+        notimp = data[:2] + bytes((QR | (data[2] & 0x78), RCODE.NOTIMP)) + bytes(8)
+        return Reply(notimp, 0, RCODE.NOTIMP)
     if data[4:6] != b"\x00\x01":
         return Reply(error_reply(data, RCODE.FORMERR), 0, RCODE.FORMERR)
     try:
@@ -123,12 +133,52 @@ def _parse(data: bytes) -> Query | Reply:
     header = DNSHeader.parse(buffer)
     question = DNSQuestion.parse(buffer)
     sections = [RR.parse(buffer) for _ in range(header.a + header.auth + header.ar)]
-    opts = [rr for rr in sections if rr.rtype == QTYPE.OPT]
-    if buffer.remaining() or len(opts) > 1 or (opts and str(opts[0].rname) != "."):
+    if buffer.remaining() or not _well_formed(question, sections, header.a + header.auth):
         return Reply(error_reply(data, RCODE.FORMERR), question.qtype, RCODE.FORMERR)
+    opts = [rr for rr in sections if rr.rtype == QTYPE.OPT]
     record = DNSRecord(header, [question], [], [], [])
     edns = _edns(opts[0]) if opts else None
-    return Query(record, question.qname, question.qtype, question.qclass, edns)
+    query = Query(record, question.qname, question.qtype, question.qclass, edns)
+    if sections and sections[-1].rtype == QTYPE.TSIG:
+        return _badkey(query, read_signature(sections[-1]))
+    return query
+
+
+def _well_formed(question: DNSQuestion, sections: list[RR], additional_from: int) -> bool:
+    """Names within RFC 1035's limits; at most one OPT, owned by the root and in the
+    additional section (RFC 6891 §6.1.1); TSIG, if any, the last record (RFC 8945 §5.1)."""
+    if not _name_fits(question.qname):
+        return False
+    opts = 0
+    for i, rr in enumerate(sections):
+        if not _name_fits(rr.rname):
+            return False
+        if rr.rtype == QTYPE.OPT:
+            opts += 1
+            if i < additional_from or opts > 1 or rr.rname.label:
+                return False
+        elif rr.rtype == QTYPE.TSIG and (i != len(sections) - 1 or i < additional_from):
+            return False
+    return True
+
+
+def _name_fits(name: DNSLabel) -> bool:
+    labels = name.label
+    return all(len(label) <= MAX_LABEL for label in labels) and (
+        sum(map(len, labels)) + len(labels) + 1 <= MAX_NAME
+    )
+
+
+def _badkey(query: Query, signature: Signature) -> Reply:
+    """NOTAUTH with an unsigned BADKEY TSIG record: dnsd has no keys (RFC 8945 §5.2.2)."""
+    qheader = query.record.header
+    flags = QR | (qheader.rd and RD)
+    counts = struct.pack("!HHHH", 1, 0, 0, 2 if query.edns is not None else 1)
+    question = name_wire(query.qname) + struct.pack("!HH", query.qtype, query.qclass)
+    opt = b"" if query.edns is None else _opt(PLAIN_UDP_SIZE)
+    header = struct.pack("!HBB", qheader.id, flags, (qheader.cd and CD) | RCODE.NOTAUTH)
+    data = header + counts + question + opt + badkey_record(signature)
+    return Reply(data, query.qtype, RCODE.NOTAUTH)
 
 
 def _edns(opt: RR) -> Edns:
@@ -153,15 +203,26 @@ def respond(
     limit = query.udp_limit(settings.max_udp_size) if udp else TCP_LIMIT
     if query.edns is not None and query.edns.version != 0:
         return _reply(query, settings, LocalAnswer(RCODE.NOERROR), limit, aa=False, badvers=True)
+    if query.qtype in TRANSFERS:  # no transfer ACLs: nobody may copy the zone
+        return _reply(query, settings, LocalAnswer(RCODE.REFUSED), limit, aa=False)
     local = None
     if query.qclass in (CLASS.IN, CLASS_ANY):
         local = answer(query.qname, query.qtype, snapshot, settings, client_ip, rotation)
     if local is not None:
-        return _reply(query, settings, local, limit, aa=True)
+        if udp and query.qtype == QTYPE.ANY and local.answer:
+            local = _minimal_any(query, settings)
+        return _reply(query, settings, local, limit, aa=local.rcode != RCODE.SERVFAIL)
     if settings.recursion and query.qclass == CLASS.IN:
         opt_size = settings.max_udp_size if query.edns is not None else None
         return Forward(query.qtype, limit, opt_size)
     return _reply(query, settings, LocalAnswer(RCODE.REFUSED), limit, aa=False)
+
+
+def _minimal_any(query: Query, settings: ZoneSettings) -> LocalAnswer:
+    """RFC 8482 §4.2: ANY over UDP gets one synthesized HINFO, not every record (no
+    amplification); the complete answer is there over TCP."""
+    hinfo = RR(query.qname, QTYPE.HINFO, rdata=RFC8482_HINFO, ttl=settings.ttl)
+    return LocalAnswer(RCODE.NOERROR, (hinfo,))
 
 
 def _reply(

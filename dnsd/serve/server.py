@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from dnslib import RCODE, DNSRecord
 
 from dnsd.config import Config
-from dnsd.core.answer import ZoneSettings, serial_base_now
+from dnsd.core.answer import ZoneSettings
 from dnsd.core.wire import Decision, Drop, Forward, Reply, error_reply, fit_udp, refused
 from dnsd.ops.metrics import Metrics
 from dnsd.serve.fastpath import FastPath, MetricKey, metric_key
@@ -69,7 +69,6 @@ class DnsServer:
             ttl=config.ttl,
             negative_ttl=config.negative_ttl,
             unhealthy=config.unhealthy,
-            serial_base=serial_base_now(),
             recursion=forwarder is not None,
             max_udp_size=config.max_udp_size,
         )

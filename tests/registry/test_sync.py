@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from registry import (
     Address,
     Endpoint,
+    Health,
     NameClaim,
     Origin,
     Remove,
@@ -18,13 +19,14 @@ from registry import (
 )
 
 
-def ep(id: str, source: str = "docker") -> Endpoint:
+def ep(id: str, source: str = "docker", health: Health = Health.NONE) -> Endpoint:
     return Endpoint(
         source=source,
         id=id,
         name=id,
         claims=(NameClaim(id, Origin.CONTAINER_NAME),),
         addresses=(Address("10.0.0.1", "net"),),
+        health=health,
     )
 
 
@@ -77,7 +79,7 @@ def test_a_restarted_store_never_starts_below_the_last_stamp() -> None:
     a moment later (a restart: nothing is persisted) starts at or above it."""
     first = Store(clock=lambda: 2_000_000_000.5)
     for i in range(3000):
-        first.apply(Upsert(ep(f"c{i}")))
+        first.apply(Upsert(ep("churn", health=Health.HEALTHY if i % 2 else Health.UNHEALTHY)))
     restarted = Store(clock=lambda: 2_000_000_000.9)
     assert restarted.snapshot.changed_at >= first.snapshot.changed_at
 

@@ -16,7 +16,7 @@ import dns.tsig
 import dns.tsigkeyring
 import pytest
 
-from dnsd.core.wire import Forward, Reply, handle_wire
+from dnsd.core.wire import Decision, Forward, Reply, handle_wire
 from registry import Resync, Snapshot
 from tests.dnsd.core_support import (
     SETTINGS,
@@ -56,7 +56,9 @@ def packet(
     return header + qname + struct.pack("!HH", qtype, 1) + answer + authority + additional
 
 
-def decide(data: bytes, *, forwarding: bool = False, udp: bool = True, snap: Snapshot = SNAP):
+def decide(
+    data: bytes, *, forwarding: bool = False, udp: bool = True, snap: Snapshot = SNAP
+) -> Decision:
     settings = FORWARDING if forwarding else SETTINGS
     return handle_wire(data, snap, settings, udp=udp)
 

@@ -19,6 +19,7 @@ from registry.names import is_absolute, qualify
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
 SRV_PRIORITY = 0
 SRV_WEIGHT = 10
+MAX_NAME = 255  # octets on the wire: an absolute text name of n characters takes n + 1
 ADDRESS_TYPES = (QTYPE.A, QTYPE.AAAA, QTYPE.ANY)
 _T = TypeVar("_T")
 
@@ -130,6 +131,8 @@ def _addresses(ask: _Ask, addresses: tuple[str, ...]) -> LocalAnswer | None:
 
 def _srv(ask: _Ask, key: str) -> LocalAnswer:
     records = ask.snapshot.resolve_srv(key, ask.client_ip, ask.settings.unhealthy)
+    zone = ask.settings.zone
+    records = tuple(r for r in records if _fits(qualify(r.target, zone)))
     if not records:
         return _nodata(ask)
     answers, extra = [], []
@@ -192,7 +195,10 @@ def _reverse(ask: _Ask, name: str) -> LocalAnswer | None:
     if endpoint is not None:
         if ask.qtype not in (QTYPE.PTR, QTYPE.ANY):
             return _negative(ask, RCODE.NOERROR, local_zone or name)
-        target = PTR(qualify(endpoint.name, ask.settings.zone))
+        target_name = qualify(endpoint.name, ask.settings.zone)
+        if not _fits(target_name):
+            return _negative(ask, RCODE.NOERROR, local_zone or name)
+        target = PTR(target_name)
         return LocalAnswer(RCODE.NOERROR, (_rr(ask.qname, QTYPE.PTR, target, ask),))
     if local_zone is None:
         return None
@@ -242,6 +248,12 @@ def _soa(ask: _Ask, owner: str, ttl: int) -> RR:
 
 def _rr(owner: DNSLabel, rtype: int, rdata: object, ask: _Ask) -> RR:
     return RR(owner, rtype, rdata=rdata, ttl=ask.settings.ttl)
+
+
+def _fits(name: str) -> bool:
+    """An absolute ASCII name within RFC 1035's 255 octets (a key near the 253-character limit
+    does not fit once the zone is appended: it is left out rather than failing the reply)."""
+    return len(name) < MAX_NAME
 
 
 def _rotate(items: list[_T], step: int) -> list[_T]:

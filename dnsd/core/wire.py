@@ -295,7 +295,8 @@ def fit_udp(reply: bytes, limit: int, opt_size: int | None) -> bytes:
 
 
 def question_end(data: bytes) -> int | None:
-    """Offset just past the first question (uncompressed name + type + class), or None."""
+    """Offset just past the first question (uncompressed name within the limits + type +
+    class), or None."""
     i = HEADER_SIZE
     size = len(data)
     while i < size:
@@ -303,9 +304,11 @@ def question_end(data: bytes) -> int | None:
         if length == 0:
             end = i + 5
             return end if end <= size else None
-        if length > 63:
+        if length > MAX_LABEL:
             return None
         i += length + 1
+        if i - HEADER_SIZE >= MAX_NAME:  # never echo a name over 255 octets
+            return None
     return None
 
 

@@ -303,3 +303,25 @@ def test_the_soa_serial_is_the_second_of_the_last_change(changed_at: int, serial
     snapshot = Snapshot(changed_at=changed_at).apply(Resync("test", sample_endpoints()))
     message = parse(reply(query("docker.", "SOA"), snap=snapshot).data)
     assert next(iter(message.answer[0])).serial == serial
+
+
+# -- beyond the list: registry names too long for the zone ------------------------
+
+LONG_KEY = ".".join(["a" * 60] * 4) + ".bbbbbbbb"  # 252 characters: a valid key, but
+# "<key>.docker." takes 261 octets
+
+
+@pytest.mark.parametrize(
+    ("qname", "rdtype"),
+    [("4.4.4.10.in-addr.arpa.", "PTR"), ("_http._tcp.short.docker.", "SRV")],
+)
+def test_a_registry_name_too_long_for_the_zone_is_left_out_not_servfail(
+    qname: str, rdtype: str
+) -> None:
+    from registry import Port
+
+    long_one = endpoint(LONG_KEY, "10.4.4.4", keys=("short",), ports=(Port(80, "tcp", "http"),))
+    decision = reply(query(qname, rdtype), snap=snapshot_of(long_one))
+    assert decision.error is None
+    message = parse(decision.data)
+    assert rcode_name(message) == "NOERROR" and not message.answer

@@ -78,7 +78,8 @@ def crafted(rng: random.Random) -> bytes:
     qtype = rng.choice([1, 28, 33, 12, 6, 255, 251, 252, 250, 41, 65, rng.randrange(65536)])
     question = qname + struct.pack("!HH", qtype, rng.choice([1, 1, 1, 3, 255, 254]))
     qdcount = rng.choice([1, 1, 1, 0, 2])
-    return header(flags, (qdcount, *sections), rng.randrange(65536)) + question + b"".join(records)
+    counts = (qdcount, sections[0], sections[1], sections[2])
+    return header(flags, counts, rng.randrange(65536)) + question + b"".join(records)
 
 
 def mutate(rng: random.Random, packet: bytearray) -> None:

@@ -133,7 +133,12 @@ def _parse(data: bytes) -> Query | Reply:
     header = DNSHeader.parse(buffer)
     question = DNSQuestion.parse(buffer)
     sections = [RR.parse(buffer) for _ in range(header.a + header.auth + header.ar)]
-    if buffer.remaining() or not _well_formed(question, sections, header.a + header.auth):
+    malformed = question_end(data) is None  # a pointer in the first name can only be bad
+    if (
+        malformed
+        or buffer.remaining()
+        or not _well_formed(question, sections, header.a + header.auth)
+    ):
         return Reply(error_reply(data, RCODE.FORMERR), question.qtype, RCODE.FORMERR)
     opts = [rr for rr in sections if rr.rtype == QTYPE.OPT]
     record = DNSRecord(header, [question], [], [], [])

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import dns.exception
 import dns.message
 import dns.tsigkeyring
+from dnslib.dns import DNSBuffer
 
 from dnsd.core.framing import MAX_MESSAGE, Deframer, FramingError, frame
 from dnsd.core.wire import Decision, Drop, Forward, Reply
@@ -148,14 +149,14 @@ def check_reply(packet: bytes, data: bytes, limit: int, *, udp: bool = True) -> 
 
 
 def check_forwardable(packet: bytes) -> None:
-    """A query handed to the forwarder has a question name within the limits."""
-    i, total = 12, 0
-    while packet[i]:
-        if packet[i] > 63:
-            raise InvariantBroken(f"forwarded a label over 63 octets: {packet!r}")
-        total += packet[i] + 1
-        i += packet[i] + 1
-    if total + 1 > 255:
+    """A query handed to the forwarder has a question name within the limits (compression
+    pointers followed, as the forwarder's own parser would)."""
+    buffer = DNSBuffer(packet)
+    buffer.offset = 12
+    labels = buffer.decode_name().label
+    if any(len(label) > 63 for label in labels):
+        raise InvariantBroken(f"forwarded a label over 63 octets: {packet!r}")
+    if sum(len(label) + 1 for label in labels) + 1 > 255:
         raise InvariantBroken(f"forwarded a name over 255 octets: {packet!r}")
 
 

@@ -111,6 +111,7 @@ def test_the_boundary_names_have_the_lengths_they_claim() -> None:
         packet(name_of_length(256, b"com")),  # outside
         packet(name(b"web", b"docker"), additional=name(LONG_LABEL) + A_RR, counts=(0, 0, 1)),
         packet(name(b"web", b"docker"), answer=NAME_256 + A_RR, counts=(1, 0, 0)),
+        packet(b"\xc0\x0d"),  # a compression pointer in the question: nothing before it
     ],
     ids=[
         "label64-in-zone",
@@ -122,6 +123,7 @@ def test_the_boundary_names_have_the_lengths_they_claim() -> None:
         "name256-outside",
         "label64-additional",
         "name256-answer",
+        "pointer-in-question",
     ],
 )
 def test_names_over_the_limits_are_formerr(data: bytes, forwarding: bool) -> None:

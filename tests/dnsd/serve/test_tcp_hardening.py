@@ -302,3 +302,33 @@ async def test_the_soa_serial_does_not_go_back_after_a_restart() -> None:
     async with running() as (_, port):
         after = await soa_serial(port)
     assert serial_ge(after, before), (before, after)
+
+
+@pytest.mark.timeout(60)
+async def test_a_client_that_never_reads_is_held_back_and_others_are_served() -> None:
+    """4,000 pipelined queries with ~1 KB answers each, never reading a reply: the server stops
+    reading that client (its replies stay under the 256 KiB cap) and serves everyone else."""
+    async with running(Config(tcp_idle_timeout=1.0), endpoints=crowd(60)) as (server, port):
+        hog = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+        def flood() -> int:
+            q = dns.message.make_query("many.docker.", "A").to_wire()
+            hog.settimeout(1.0)
+            try:
+                hog.sendall(frame(q) * 4000)
+            except (TimeoutError, ConnectionResetError, BrokenPipeError):
+                pass
+            return max(
+                (c._transport.get_write_buffer_size() for c in server.connections if c._transport),
+                default=0,
+            )
+
+        try:
+            buffered = await asyncio.to_thread(flood)
+            assert buffered <= 256 * 1024 + 65535
+            q = dns.message.make_query("many.docker.", "A")
+            reply = await dns.asyncquery.tcp(q, HOST, port=port, timeout=TIMEOUT)
+            assert len(answer_texts(reply)) == 60
+        finally:
+            hog.close()

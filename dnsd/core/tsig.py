@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dnslib import QTYPE, RR, DNSLabel
+from dnslib import QTYPE, RCODE, RR, DNSLabel
 
 BADKEY = 17
 CLASS_ANY = 255
@@ -42,6 +42,17 @@ def read_signature(rr: RR) -> Signature:
     if tail + _TAIL.size + other_size != len(rdata):
         raise ValueError("TSIG RDATA length does not add up")
     return Signature(name_wire(rr.rname), rdata[:algorithm_end], time_signed, fudge, original_id)
+
+
+def badkey_reply(
+    qid: int, rd: int, cd: int, question: bytes, opt: bytes, signature: Signature
+) -> bytes:
+    """A NOTAUTH reply: header (QUERY; RD and CD copied), the question, the OPT record if the
+    query had one, and the unsigned BADKEY TSIG record last."""
+    flags = 0x80 | (0x01 if rd else 0)
+    header = struct.pack("!HBB", qid, flags, (0x10 if cd else 0) | RCODE.NOTAUTH)
+    counts = struct.pack("!HHHH", 1, 0, 0, 2 if opt else 1)
+    return header + counts + question + opt + badkey_record(signature)
 
 
 def badkey_record(signature: Signature) -> bytes:

@@ -19,7 +19,7 @@ from dnslib import RD as RawData
 from dnslib.dns import DNSBuffer
 
 from dnsd.core.answer import LocalAnswer, ZoneSettings, answer
-from dnsd.core.tsig import Signature, badkey_record, name_wire, read_signature
+from dnsd.core.tsig import Signature, badkey_reply, name_wire, read_signature
 from registry import Snapshot
 
 HEADER_SIZE = 12
@@ -176,13 +176,10 @@ def _name_fits(name: DNSLabel) -> bool:
 
 def _badkey(query: Query, signature: Signature) -> Reply:
     """NOTAUTH with an unsigned BADKEY TSIG record: dnsd has no keys (RFC 8945 §5.2.2)."""
-    qheader = query.record.header
-    flags = QR | (qheader.rd and RD)
-    counts = struct.pack("!HHHH", 1, 0, 0, 2 if query.edns is not None else 1)
+    header = query.record.header
     question = name_wire(query.qname) + struct.pack("!HH", query.qtype, query.qclass)
     opt = b"" if query.edns is None else _opt(PLAIN_UDP_SIZE)
-    header = struct.pack("!HBB", qheader.id, flags, (qheader.cd and CD) | RCODE.NOTAUTH)
-    data = header + counts + question + opt + badkey_record(signature)
+    data = badkey_reply(header.id, header.rd, header.cd, question, opt, signature)
     return Reply(data, query.qtype, RCODE.NOTAUTH)
 
 

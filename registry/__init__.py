@@ -9,7 +9,7 @@ newest one and tells subscribers when it changes.
 from registry.events import Event, Remove, Resync, Unsynced, Upsert
 from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
+from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy, in_rotation
 from registry.store import Store
 
 __all__ = [
@@ -29,5 +29,6 @@ __all__ = [
     "UnhealthyPolicy",
     "Unsynced",
     "Upsert",
+    "in_rotation",
     "name_key",
 ]

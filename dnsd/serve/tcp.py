@@ -1,69 +1,57 @@
 """The TCP shell: one asyncio Protocol per connection, with pipelining, timeouts and bounds.
 
-Bounds (RFC 7766 §6.2, as Unbound and Knot do): a connection with no complete message for
-`--tcp-idle-timeout` is closed; a message not complete `--tcp-message-timeout` after its first
-byte ends the connection (slowloris); when the table is full, the connection that completed a
-message longest ago (and waits for no forward) makes room for the new one; reading pauses while
-a client has MAX_PENDING forwards in flight or does not read its replies, and a client whose
-unread replies pass MAX_WRITE_BUFFER is dropped.
+Bytes go through `dnsd.core.framing`; each message goes to `Pipeline.handle`, and what it
+returns is framed and written: local answers in arrival order, forwarded ones when they are
+done (they may overtake, RFC 7766 allows it). It must not parse DNS, count, decide or reach
+into a server object; `TcpLimits` and the set of open connections are all it shares.
 
-Bytes go through `dnsd.core.framing`; each message is answered by the server's hot path or full
-path, in arrival order for local answers (forwarded ones may overtake, RFC 7766 allows it).
-It must not parse DNS itself; `DnsServer` (dnsd.serve.server) owns metrics, forwarding and logging.
+Bounds (RFC 7766 §6.2, as Unbound and Knot do): a connection with no complete message for
+`idle_timeout` is closed; a message not complete `message_timeout` after its first byte ends
+the connection (slowloris); when the table is full, the connection that completed a message
+longest ago (and waits for no forward) makes room for the new one; reading pauses while a
+client has MAX_PENDING forwards in flight or does not read its replies, and a client whose
+unread replies pass MAX_WRITE_BUFFER is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass, field
 
-from dnsd.config import Config
 from dnsd.core.framing import Deframer, FramingError, frame
-from dnsd.core.wire import Decision
-from dnsd.serve.fastpath import FastPath
+from dnsd.serve.pipeline import Pipeline
 
 MAX_WRITE_BUFFER = 256 * 1024  # a client that never reads is dropped past this
 WRITE_HIGH_WATER = 64 * 1024  # above this, stop reading the client's queries until it reads
 MAX_PENDING = 32  # forwarded queries in flight per connection before reading pauses
+MIN_IDLE_CHECK = 0.05  # seconds between idle checks at the least
 
 
-class ConnectionOwner(Protocol):
-    """What a connection needs from the server that accepted it."""
+@dataclass
+class TcpLimits:
+    """What every connection of one server shares: the caps and the open connections."""
 
-    config: Config
-    fastpath: FastPath
-    connections: set[Any]
-    query_log: bool
-
-    def deliver(
-        self,
-        decision: Decision,
-        query: bytes,
-        client_ip: str,
-        send: Callable[[bytes], None],
-        *,
-        udp: bool,
-    ) -> asyncio.Task[None] | None: ...
-
-    def log_hit(self, query: bytes, reply: bytes, client_ip: str) -> None: ...
-
-    def log_error(self, what: str, exc: BaseException) -> None: ...
+    idle_timeout: float = 10.0
+    max_connections: int = 256
+    message_timeout: float = 2.0
+    open: set[TcpShell] = field(default_factory=set)
 
 
-class TcpConnection(asyncio.Protocol):
+class TcpShell(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, server: ConnectionOwner) -> None:
-        self._server = server
+    def __init__(self, pipeline: Pipeline, limits: TcpLimits) -> None:
+        self._handle = pipeline.handle
+        self._log_error = pipeline.log_error
+        self._limits = limits
         self._deframer = Deframer()
         self._transport: asyncio.Transport | None = None
-        self._client_ip = ""
-        self._pending: set[asyncio.Task[None]] = set()
+        self._client = ""
+        self._pending: set[asyncio.Task[bytes | None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._deadline: asyncio.TimerHandle | None = None
-        self._holds: set[str] = set()  # why reading is paused: "writing", "pending"
+        self._holds: set[str] = set()  # why reading is paused: "writing", "pending", "broken"
         self._eof = False
 
     @property
@@ -75,20 +63,20 @@ class TcpConnection(asyncio.Protocol):
     # -- asyncio callbacks ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        server = self._server
-        if len(server.connections) >= server.config.tcp_max_connections:
-            victim = min(server.connections, key=lambda c: c.evictable)
+        connections = self._limits.open
+        if len(connections) >= self._limits.max_connections:
+            victim = min(connections, key=lambda c: c.evictable)
             if victim.evictable[0]:  # every connection waits for a forward: refuse this one
                 transport.close()
                 return
-            server.connections.discard(victim)
+            connections.discard(victim)
             victim.abort()
-        server.connections.add(self)
+        connections.add(self)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
-        self._client_ip = str(peer[0]) if peer else ""
+        self._client = str(peer[0]) if peer else ""
         self._touch()
-        self._arm(self._server.config.tcp_idle_timeout)
+        self._arm(self._limits.idle_timeout)
 
     def data_received(self, data: bytes) -> None:
         broken = False
@@ -99,7 +87,7 @@ class TcpConnection(asyncio.Protocol):
         if messages:
             self._touch()
         for message in messages:
-            self._handle(message)
+            self._query(message)
         if broken:
             self._finish()
         else:
@@ -116,7 +104,7 @@ class TcpConnection(asyncio.Protocol):
         return bool(self._pending)  # keep the write side open while forwards are in flight
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections.discard(self)
+        self._limits.open.discard(self)
         if self._timer is not None:
             self._timer.cancel()
         self._cancel_deadline()
@@ -128,32 +116,39 @@ class TcpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def _handle(self, message: bytes) -> None:
-        server = self._server
+    def _query(self, message: bytes) -> None:
         try:
-            reply = server.fastpath.tcp(message, self._client_ip)
-            if isinstance(reply, bytes):
-                self._send(reply)
-                if server.query_log:
-                    server.log_hit(message, reply, self._client_ip)
-                return
-            task = server.deliver(reply, message, self._client_ip, self._send, udp=False)
+            reply = self._handle(message, self._client, False)
         except Exception as exc:  # the TCP shell's catch-all
-            server.log_error("TCP query handling failed", exc)
+            self._log_error("TCP query handling failed", exc)
             return
-        if task is not None:
-            self._pending.add(task)
-            task.add_done_callback(self._forward_done)
+        if isinstance(reply, bytes):
+            self._send(reply)
+        elif reply is not None:
+            self._pending.add(reply)
+            reply.add_done_callback(self._forward_done)
             if len(self._pending) >= MAX_PENDING:
                 self._hold("pending")
 
-    def _forward_done(self, task: asyncio.Task[None]) -> None:
+    def _forward_done(self, task: asyncio.Task[bytes | None]) -> None:
         self._pending.discard(task)
         self._touch()
         if len(self._pending) < MAX_PENDING:
             self._release("pending")
+        if not task.cancelled() and task.exception() is None:
+            reply = task.result()
+            if reply is not None:
+                self._send(reply)
         if self._eof and not self._pending and self._transport is not None:
             self._transport.close()
+
+    def _send(self, reply: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(frame(reply))
+        if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            transport.abort()
 
     def _finish(self) -> None:
         """The peer broke the framing: answer what came before, then close (after forwards)."""
@@ -170,7 +165,7 @@ class TcpConnection(asyncio.Protocol):
             self._cancel_deadline()
         elif completed or self._deadline is None:  # a new message began in this segment
             self._cancel_deadline()
-            timeout = self._server.config.tcp_message_timeout
+            timeout = self._limits.message_timeout
             self._deadline = asyncio.get_running_loop().call_later(timeout, self._too_slow)
 
     def _too_slow(self) -> None:
@@ -199,14 +194,6 @@ class TcpConnection(asyncio.Protocol):
         if not self._holds and transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    def _send(self, reply: bytes) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        transport.write(frame(reply))
-        if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            transport.abort()
-
     def _touch(self) -> None:
         self._last_activity = asyncio.get_running_loop().time()
 
@@ -214,10 +201,10 @@ class TcpConnection(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(delay, self._check_idle)
 
     def _check_idle(self) -> None:
-        timeout = self._server.config.tcp_idle_timeout
+        timeout = self._limits.idle_timeout
         idle = asyncio.get_running_loop().time() - self._last_activity
         if self._pending or idle < timeout:
-            self._arm(max(timeout - idle, 0.05) if not self._pending else timeout)
+            self._arm(max(timeout - idle, MIN_IDLE_CHECK) if not self._pending else timeout)
             return
         if self._transport is not None:
             self._transport.close()

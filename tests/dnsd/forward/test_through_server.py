@@ -19,7 +19,7 @@ import pytest
 from dnsd.config import Config
 from dnsd.forward import Forwarder
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.server import DnsServer
+from dnsd.serve.listeners import DnsServer
 from registry import Store
 from tests.dnsd.forward.stub_upstream import StubUpstream
 

@@ -26,8 +26,8 @@ import dns.message
 from dnsd.config import Config
 from dnsd.core.wire import handle_wire
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.fastpath import FastPath
-from dnsd.serve.server import DnsServer
+from dnsd.serve.fastpath import FastPath, keep
+from dnsd.serve.listeners import DnsServer
 from registry import Resync, Store
 from tests.dnsd.core_support import SETTINGS, crowd, sample_endpoints
 from tests.dnsd.fuzz_support import (
@@ -46,7 +46,7 @@ def in_process(count: int, seconds: float, seed: int) -> int:
     store = Store()
     store.apply(Resync("test", (*sample_endpoints(), *crowd(70))))
     forwarding = dataclasses.replace(SETTINGS, recursion=True)
-    fast = FastPath(store, forwarding, Metrics().queries)
+    fast = FastPath(store, forwarding, Metrics().queries, keep)
     limit = SETTINGS.max_udp_size
     rng = random.Random(seed)
     end = time.monotonic() + seconds

@@ -24,10 +24,12 @@ RCODE_MASK = 0x0F
 BADVERS = 16  # extended RCODE (RFC 6891); dnslib has no name for it
 QUESTION_FIXED = 4  # qtype and qclass after the name
 MAX_LABEL = 63
+MAX_NAME = 255  # RFC 1035 §2.3.4: octets of a name on the wire
 
 
 def name_end(data: bytes) -> int | None:
-    """Offset of the zero byte that ends the first question's (uncompressed) name, or None.
+    """Offset of the zero byte that ends the first question's (uncompressed) name, or None
+    (also when a label is over 63 octets or the name over 255: such a name is never echoed).
 
     The one walk over the question name; the fast path keys its table on what follows.
     """
@@ -36,7 +38,7 @@ def name_end(data: bytes) -> int | None:
     while i < size:
         length = data[i]
         if length == 0:
-            return i
+            return i if i - HEADER_SIZE < MAX_NAME else None
         if length > MAX_LABEL:
             return None
         i += length + 1

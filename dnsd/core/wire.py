@@ -8,15 +8,14 @@ question name, OPT outside the additional section, or TSIG anywhere but last: FO
 NOTAUTH/BADKEY (`dnsd.core.tsig`); AXFR/IXFR: REFUSED. It handles EDNS0 (OPT echoed, client UDP
 size capped; version other than 0: BADVERS), answers ANY over UDP with one HINFO (RFC 8482),
 turns any exception of the answer path into SERVFAIL (returned with the exception so the
-pipeline can log it) and truncates UDP replies itself. `PLAIN_HEADERS` are the headers these rules accept with no
-special handling; the fast path serves only those.
+pipeline can log it) and truncates UDP replies itself. `PLAIN_HEADERS` are the headers these
+rules accept with no special handling; the fast path serves only those.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import struct
+from dataclasses import dataclass
 
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 from dnslib import RD as RawData

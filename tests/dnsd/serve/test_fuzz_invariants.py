@@ -23,8 +23,8 @@ from dnsd.config import Config
 from dnsd.core.framing import frame
 from dnsd.core.wire import handle_wire
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.fastpath import FastPath
-from dnsd.serve.server import DnsServer
+from dnsd.serve.fastpath import FastPath, keep
+from dnsd.serve.listeners import DnsServer
 from registry import Resync, Store
 from tests.dnsd.core_support import SETTINGS, answer_texts, crowd, sample_endpoints, snapshot_of
 from tests.dnsd.fuzz_support import (
@@ -61,7 +61,7 @@ def test_the_wire_layer_keeps_the_invariants_on_seeded_packets() -> None:
 def test_the_hot_path_keeps_them_on_first_and_repeated_packets() -> None:
     store = Store()
     store.apply(Resync("test", (*sample_endpoints(), *crowd(70))))
-    fast = FastPath(store, FORWARDING, Metrics().queries)
+    fast = FastPath(store, FORWARDING, Metrics().queries, keep)
     for packet in packets(10_000, seed=10):
         for _ in range(2):  # the second time may be a hit
             check_udp(packet, fast.udp(packet, "192.0.2.1"), LIMIT)

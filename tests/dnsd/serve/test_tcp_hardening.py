@@ -24,7 +24,7 @@ import pytest
 from dnsd.config import Config
 from dnsd.core.framing import frame
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.server import DnsServer
+from dnsd.serve.listeners import DnsServer
 from registry import Endpoint, Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, crowd, endpoint, rcode_name, sample_endpoints
 

@@ -28,17 +28,17 @@ MAX_NAME = 255  # RFC 1035 §2.3.4: octets of a name on the wire
 
 
 def name_end(data: bytes) -> int | None:
-    """Offset of the zero byte that ends the first question's (uncompressed) name, or None
-    (also when a label is over 63 octets or the name over 255: such a name is never echoed).
+    """Offset of the zero byte that ends the first question's (uncompressed) name, or None.
 
-    The one walk over the question name; the fast path keys its table on what follows.
+    The one walk over the question name; the fast path keys its table on what follows (a name
+    over 255 octets is never in its table: the wire layer answers it FORMERR, uncached).
     """
     i = HEADER_SIZE
     size = len(data)
     while i < size:
         length = data[i]
         if length == 0:
-            return i if i - HEADER_SIZE < MAX_NAME else None
+            return i
         if length > MAX_LABEL:
             return None
         i += length + 1
@@ -46,9 +46,10 @@ def name_end(data: bytes) -> int | None:
 
 
 def question_end(data: bytes) -> int | None:
-    """Offset just past the first question (uncompressed name + type + class), or None."""
+    """Offset just past the first question (uncompressed name + type + class), or None; None
+    also for a name over 255 octets, so no reply ever echoes one."""
     end = name_end(data)
-    if end is None or end + 1 + QUESTION_FIXED > len(data):
+    if end is None or end - HEADER_SIZE >= MAX_NAME or end + 1 + QUESTION_FIXED > len(data):
         return None
     return end + 1 + QUESTION_FIXED
 

@@ -90,7 +90,7 @@ class TcpShell(asyncio.Protocol):
             self._query(message)
         if broken:
             self._finish()
-        else:
+        elif self._deadline is not None or self._deframer.pending:  # whole messages: nothing
             self._watch_message(bool(messages))
 
     def pause_writing(self) -> None:

@@ -100,9 +100,16 @@ class Pipeline:
         return reply
 
     def _decided(self, decision: Decision, data: bytes, client: str, udp: bool) -> Outcome:
-        """The links after the fast path: a local reply, a drop, or the forwarder."""
+        """The links after the fast path: a local reply, a drop, or the forwarder (its cache's
+        hit is sent at once, like a local hit; a miss goes upstream in a task)."""
         if decision.__class__ is Forward:
-            return self._forward(decision, data, client, udp)
+            forwarder = self.forwarder
+            if forwarder is None or not forwarder.allows(client):
+                return self._refused(decision, data, client)
+            cached = forwarder.cached_reply(data)
+            if cached is not None:
+                return self._forwarded(cached, decision, data, client, udp, CACHE)
+            return self._start_upstream(forwarder, decision, data, client, udp)
         if decision.__class__ is Drop:
             self.metrics.dropped_packets += 1
             return None
@@ -123,14 +130,14 @@ class Pipeline:
         self.metrics.answer_latency.observe(time.perf_counter() - started)
         return sent
 
-    def _forward(self, decision: Forward, data: bytes, client: str, udp: bool) -> Outcome:
-        forwarder = self.forwarder
-        if forwarder is None or not forwarder.allows(client):
-            refused = error_reply(data, RCODE.REFUSED, opt_size=decision.opt_size)
-            return self._finish(refused, decision.qtype, RCODE.REFUSED, LOCAL, data, client)
-        cached = forwarder.cached_reply(data)
-        if cached is not None:  # the forwarding cache's hit: sent at once, like a local hit
-            return self._forwarded(cached, decision, data, client, udp, CACHE)
+    def _refused(self, decision: Forward, data: bytes, client: str) -> bytes:
+        """A query that may not be forwarded (no forwarder, or outside the ACL)."""
+        refused = error_reply(data, RCODE.REFUSED, opt_size=decision.opt_size)
+        return self._finish(refused, decision.qtype, RCODE.REFUSED, LOCAL, data, client)
+
+    def _start_upstream(
+        self, forwarder: ForwardHandler, decision: Forward, data: bytes, client: str, udp: bool
+    ) -> asyncio.Task[bytes | None]:
         task = asyncio.get_running_loop().create_task(
             self._upstream(forwarder, decision, data, client, udp)
         )

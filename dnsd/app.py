@@ -178,11 +178,12 @@ class App:
     def __init__(self, config: Config, listen: Sequence[HostPort]) -> None:
         self.config = config
         self.listen = list(listen)
-        self.store = Store()
+        watchers = build_watchers(config)
+        # until each source has synced once, unknown names in the zone are not denied
+        self.store = Store(pending=[watcher.source for watcher in watchers])
         self.metrics = Metrics()
         self.state = ServerState(config, self.store, self.metrics)
         self.state.changes = ChangeFeed(self.store, History(config.history_size, config.unhealthy))
-        watchers = build_watchers(config)
         self.cluster = build_cluster(config) if config.cluster_etcd else None
         apply = self.cluster.attach(self.store) if self.cluster else self.store.apply
         self.supervisors = [Supervisor(w, apply) for w in watchers]

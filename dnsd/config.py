@@ -73,6 +73,7 @@ class Config:
     query_log: bool = False
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 256
+    tcp_message_timeout: float = 2.0
     max_udp_size: int = 1232
     event_loop: str = "auto"
     user: str | None = None  # drop to this user after binding (see dnsd.privileges)
@@ -248,6 +249,13 @@ FLAGS: tuple[Flag, ...] = (
         "tcp_max_connections",
         int_in_range(1, 100_000),
         "maximum concurrent TCP connections (default 256)",
+    ),
+    Flag(
+        "--tcp-message-timeout",
+        "tcp_message_timeout",
+        float_in_range(0.1, 60.0),
+        "close a TCP connection whose message is not complete this many seconds after its "
+        "first byte (default 2)",
     ),
     Flag(
         "--max-udp-size",

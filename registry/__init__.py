@@ -7,7 +7,7 @@ newest one and tells subscribers when it changes.
 """
 
 from registry.changes import Change, ChangeKind
-from registry.events import Event, Remove, Resync, Upsert
+from registry.events import Event, Remove, Resync, Unsynced, Upsert
 from registry.history import History
 from registry.index import SrvRecord
 from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port, Scope
@@ -34,6 +34,7 @@ __all__ = [
     "SrvRecord",
     "Store",
     "UnhealthyPolicy",
+    "Unsynced",
     "Upsert",
     "in_rotation",
     "name_key",

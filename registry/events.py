@@ -4,7 +4,9 @@
 replaces everything one source owns (how a reconnect reconciles what it
 missed). Each event may carry a `reason`: a short human text saying what
 caused it (the Docker event, a resync, a file change), kept in the change
-history. Frozen values, no behaviour.
+history. `Unsynced` says a source's view is not known to be complete (never
+synced since start, or its connection has been lost for a while) until its next
+`Resync`. Frozen values, no behaviour.
 """
 
 from __future__ import annotations
@@ -34,4 +36,10 @@ class Resync:
     reason: str = ""
 
 
-Event = Upsert | Remove | Resync
+@dataclass(frozen=True, slots=True)
+class Unsynced:
+    source: str
+    reason: str = ""
+
+
+Event = Upsert | Remove | Resync | Unsynced

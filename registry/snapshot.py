@@ -4,16 +4,19 @@
 construction, and a new snapshot shares everything an event did not touch with
 the old one, so an event costs what it changed, not the size of the registry.
 Lookups take name keys (see `registry.names`) and know nothing of zones or wire
-formats. No I/O.
+formats. A snapshot also says which sources are `pending` (not synced yet, so a
+name they might own is unknown rather than absent) and the wall-clock second of
+its last change (`changed_at`, never earlier than the previous one; the caller
+supplies the clock reading). No I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from registry.events import Event, Remove, Resync, Upsert
+from registry.events import Event, Remove, Resync, Unsynced, Upsert
 from registry.index import Indexes, Pair, SrvRecord, canonical_ip
 from registry.layered import DELETED, LayeredMap, _Deleted
 from registry.model import Endpoint, Origin
@@ -73,10 +76,19 @@ class _AllEndpoints(Mapping[Ref, Endpoint]):
 class Snapshot:
     """All endpoints at one version, indexed by name, SRV name and address."""
 
-    __slots__ = ("_indexes", "_sources", "version")
+    __slots__ = ("_indexes", "_sources", "changed_at", "pending", "version")
 
-    def __init__(self, endpoints: Mapping[Ref, Endpoint] | None = None, version: int = 0) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[Ref, Endpoint] | None = None,
+        version: int = 0,
+        *,
+        pending: Iterable[str] = (),
+        changed_at: int = 0,
+    ) -> None:
         self.version = version
+        self.pending = frozenset(pending)
+        self.changed_at = changed_at
         self._sources: Sources = {}
         self._indexes = Indexes()
         if endpoints:
@@ -87,8 +99,11 @@ class Snapshot:
             self._indexes = self._indexes.changed((None, ep) for ep in endpoints.values())
 
     # -- events -------------------------------------------------------------
-    def apply(self, event: Event) -> Snapshot:
-        """Return the snapshot that follows this one after `event` (itself if nothing changed)."""
+    def apply(self, event: Event, now: int | None = None) -> Snapshot:
+        """Return the snapshot that follows this one after `event` (itself if nothing changed);
+        `now` is the wall-clock second of the change (`changed_at` keeps the later of it and
+        the previous one)."""
+        pending = self.pending
         if isinstance(event, Upsert):
             ep = event.endpoint
             before = self._sources.get(ep.source, _EMPTY).get(ep.id)
@@ -96,11 +111,17 @@ class Snapshot:
         elif isinstance(event, Remove):
             gone = self._sources.get(event.source, _EMPTY).get(event.id)
             pairs = [] if gone is None else [(gone, None)]
+        elif isinstance(event, Unsynced):
+            pairs = []
+            pending = pending | {event.source}
         else:
             pairs = _resync_pairs(self._sources.get(event.source, _EMPTY), event)
-        return self._changed(pairs) if pairs else self
+            pending = pending - {event.source}
+        if not pairs and pending == self.pending:
+            return self
+        return self._changed(pairs, pending, now)
 
-    def _changed(self, pairs: list[Pair]) -> Snapshot:
+    def _changed(self, pairs: list[Pair], pending: frozenset[str], now: int | None) -> Snapshot:
         per_source: dict[str, dict[str, Endpoint | _Deleted]] = {}
         for before, after in pairs:
             ref = (after or before).ref  # type: ignore[union-attr]
@@ -114,8 +135,10 @@ class Snapshot:
                 sources.pop(source, None)
         new = Snapshot.__new__(Snapshot)
         new.version = self.version + 1
+        new.pending = pending
+        new.changed_at = self.changed_at if now is None else max(self.changed_at, now)
         new._sources = sources
-        new._indexes = self._indexes.changed(pairs)
+        new._indexes = self._indexes.changed(pairs) if pairs else self._indexes
         return new
 
     # -- reads --------------------------------------------------------------

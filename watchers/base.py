@@ -7,7 +7,9 @@ with capped exponential backoff, and reports its state for /health. A watcher
 that also has a cheap `probe()` is probed a few times a second while backing
 off, and restarted as soon as its source answers again after having been
 down, so a long outage does not leave stale answers for a whole backoff
-period. Logs only here, at the edge.
+period. When a watcher has been down for `unsynced_after` seconds without a
+new `Resync`, it applies `Unsynced(source)`, so names the source might own
+stop being denied. Logs only here, at the edge.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from registry import Event, Resync
+from registry import Event, Resync, Unsynced
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class Supervisor:
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
         probe_interval: float = PROBE_INTERVAL,
+        unsynced_after: float = 1.0,
     ) -> None:
         self.watcher = watcher
         self.status = WatcherStatus(source=watcher.source)
@@ -76,6 +79,8 @@ class Supervisor:
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
         self._probe_interval = probe_interval
+        self._unsynced_after = unsynced_after
+        self._unsynced: asyncio.TimerHandle | None = None
         self.synced = asyncio.Event()
 
     async def run(self) -> None:
@@ -98,6 +103,7 @@ class Supervisor:
                 self.status.reconnects += 1
         finally:
             self.status.state = WatcherState.STOPPED
+            self._cancel_unsynced()
 
     async def _pause(self, seconds: float) -> None:
         """Sleep `seconds`, or less: until the source answers a probe after failing one."""
@@ -123,12 +129,17 @@ class Supervisor:
         self.status.events += 1
         self.status.last_event = time.time()
         if isinstance(event, Resync):
+            self._cancel_unsynced()
             self.status.resyncs += 1
             self.status.synced_once = True
             self.status.state = WatcherState.CONNECTED
             self.synced.set()
 
     def _failed(self, exc: Exception, backoff: float) -> None:
+        if self._unsynced is None:
+            self._unsynced = asyncio.get_running_loop().call_later(
+                self._unsynced_after, self._mark_unsynced
+            )
         self.status.state = WatcherState.BACKING_OFF
         self.status.last_error = str(exc) or type(exc).__name__
         log.warning(
@@ -138,6 +149,21 @@ class Supervisor:
             self.status.last_error,
             backoff,
         )
+
+    def _mark_unsynced(self) -> None:
+        self._unsynced = None
+        log.warning(
+            "%s watcher: no resync for %.1fs; names it could own that are not known get "
+            "SERVFAIL, not NXDOMAIN, until it resyncs",
+            self.watcher.source,
+            self._unsynced_after,
+        )
+        self._apply(Unsynced(self.watcher.source))
+
+    def _cancel_unsynced(self) -> None:
+        if self._unsynced is not None:
+            self._unsynced.cancel()
+            self._unsynced = None
 
 
 async def _answers(probe: Callable[[], Awaitable[bool]]) -> bool:

@@ -20,6 +20,7 @@ from registry.names import qualify
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
 SRV_PRIORITY = 0
 SRV_WEIGHT = 10
+MAX_NAME = 255  # octets on the wire: an absolute text name of n characters takes n + 1
 ADDRESS_TYPES = (QTYPE.A, QTYPE.AAAA, QTYPE.ANY)
 _T = TypeVar("_T")
 
@@ -107,6 +108,8 @@ def _addresses(ask: _Ask, addresses: tuple[str, ...]) -> LocalAnswer | None:
 
 def _srv(ask: _Ask, key: str) -> LocalAnswer:
     records = ask.snapshot.resolve_srv(key, ask.client_ip, ask.settings.unhealthy)
+    zone = ask.settings.zone
+    records = tuple(r for r in records if _fits(qualify(r.target, zone)))
     if not records:
         return _nodata(ask)
     answers, extra = [], []
@@ -136,7 +139,7 @@ def _in_zone_missing(ask: _Ask, relative: str) -> LocalAnswer:
         return _nodata(ask)
     if _is_empty_non_terminal(ask.snapshot, relative):
         return _nodata(ask)
-    return _negative(ask, RCODE.NXDOMAIN, ask.settings.zone)
+    return _denial(ask, ask.settings.zone)
 
 
 def _apex(ask: _Ask) -> LocalAnswer:
@@ -169,7 +172,10 @@ def _reverse(ask: _Ask, name: str) -> LocalAnswer | None:
     if endpoint is not None:
         if ask.qtype not in (QTYPE.PTR, QTYPE.ANY):
             return _negative(ask, RCODE.NOERROR, local_zone or name)
-        target = PTR(qualify(endpoint.name, ask.settings.zone))
+        target_name = qualify(endpoint.name, ask.settings.zone)
+        if not _fits(target_name):
+            return _negative(ask, RCODE.NOERROR, local_zone or name)
+        target = PTR(target_name)
         return LocalAnswer(RCODE.NOERROR, (_rr(ask.qname, QTYPE.PTR, target, ask),))
     if local_zone is None:
         return None
@@ -177,7 +183,9 @@ def _reverse(ask: _Ask, name: str) -> LocalAnswer | None:
         return LocalAnswer(RCODE.NOERROR, (_soa(ask, local_zone, ask.settings.ttl),))
     if ip is None and (name == local_zone or _has_known_address_under(ask.snapshot, name)):
         return _negative(ask, RCODE.NOERROR, local_zone)
-    return _negative(ask, RCODE.NXDOMAIN, local_zone)
+    if ip is None:
+        return _negative(ask, RCODE.NXDOMAIN, local_zone)
+    return _denial(ask, local_zone)
 
 
 def _has_known_address_under(snapshot: Snapshot, name: str) -> bool:
@@ -196,6 +204,14 @@ def _nodata(ask: _Ask) -> LocalAnswer:
     return _negative(ask, RCODE.NOERROR, ask.settings.zone)
 
 
+def _denial(ask: _Ask, soa_owner: str) -> LocalAnswer:
+    """NXDOMAIN for a name no endpoint holds; SERVFAIL (no AA, not cached by stubs) while a
+    source that could hold it has not synced: it may just not be known yet."""
+    if ask.snapshot.pending:
+        return LocalAnswer(RCODE.SERVFAIL)
+    return _negative(ask, RCODE.NXDOMAIN, soa_owner)
+
+
 def _negative(ask: _Ask, rcode: int, soa_owner: str) -> LocalAnswer:
     return LocalAnswer(rcode, (), (_soa(ask, soa_owner, ask.settings.negative_ttl),))
 
@@ -209,6 +225,12 @@ def _soa(ask: _Ask, owner: str, ttl: int) -> RR:
 
 def _rr(owner: DNSLabel, rtype: int, rdata: object, ask: _Ask) -> RR:
     return RR(owner, rtype, rdata=rdata, ttl=ask.settings.ttl)
+
+
+def _fits(name: str) -> bool:
+    """An absolute ASCII name within RFC 1035's 255 octets (a key near the 253-character limit
+    does not fit once the zone is appended: it is left out rather than failing the reply)."""
+    return len(name) < MAX_NAME
 
 
 def _rotate(items: list[_T], step: int) -> list[_T]:

@@ -13,7 +13,12 @@ _LENGTH = struct.Struct("!H")
 
 
 class FramingError(ValueError):
-    """The peer broke the framing (a zero-length message); the connection should close."""
+    """The peer broke the framing (a zero-length message); the connection should close.
+    `complete` holds the whole messages that came before the break: they deserve answers."""
+
+    def __init__(self, message: str, complete: list[bytes]) -> None:
+        super().__init__(message)
+        self.complete = complete
 
 
 def frame(message: bytes) -> bytes:
@@ -43,7 +48,8 @@ class Deframer:
         while len(buffer) - offset >= 2:
             (length,) = _LENGTH.unpack_from(buffer, offset)
             if length == 0:
-                raise FramingError("zero-length DNS message over TCP")
+                buffer.clear()
+                raise FramingError("zero-length DNS message over TCP", messages)
             if len(buffer) - offset - 2 < length:
                 break
             messages.append(bytes(buffer[offset + 2 : offset + 2 + length]))

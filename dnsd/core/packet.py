@@ -24,12 +24,14 @@ RCODE_MASK = 0x0F
 BADVERS = 16  # extended RCODE (RFC 6891); dnslib has no name for it
 QUESTION_FIXED = 4  # qtype and qclass after the name
 MAX_LABEL = 63
+MAX_NAME = 255  # RFC 1035 §2.3.4: octets of a name on the wire
 
 
 def name_end(data: bytes) -> int | None:
     """Offset of the zero byte that ends the first question's (uncompressed) name, or None.
 
-    The one walk over the question name; the fast path keys its table on what follows.
+    The one walk over the question name; the fast path keys its table on what follows (a name
+    over 255 octets is never in its table: the wire layer answers it FORMERR, uncached).
     """
     i = HEADER_SIZE
     size = len(data)
@@ -44,9 +46,10 @@ def name_end(data: bytes) -> int | None:
 
 
 def question_end(data: bytes) -> int | None:
-    """Offset just past the first question (uncompressed name + type + class), or None."""
+    """Offset just past the first question (uncompressed name + type + class), or None; None
+    also for a name over 255 octets, so no reply ever echoes one."""
     end = name_end(data)
-    if end is None or end + 1 + QUESTION_FIXED > len(data):
+    if end is None or end - HEADER_SIZE >= MAX_NAME or end + 1 + QUESTION_FIXED > len(data):
         return None
     return end + 1 + QUESTION_FIXED
 

@@ -1,8 +1,8 @@
 """The served zone's settings: what the answer function and the wire layer need to know.
 
-`zone_settings` builds them from the configuration, the listen addresses (NS glue) and a
-clock reading passed in (the SOA serial base), so this module stays pure. It must not read
-the clock, the environment or sockets itself.
+`zone_settings` builds them from the configuration and the listen addresses (NS glue). The
+SOA serial comes from the snapshot's change stamp (`Snapshot.changed_at`). It must not read
+the clock, the environment or sockets.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class ZoneSettings:
     ttl: int = 5
     negative_ttl: int = 5
     unhealthy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL
-    serial_base: int = 0
     ns_addresses: tuple[str, ...] = ()
     recursion: bool = False  # a forwarder exists: RA set, non-local names are forwarded
     max_udp_size: int = 1232
@@ -53,20 +52,22 @@ class ZoneSettings:
         return "ns." + self.zone
 
     def serial(self, snapshot: Snapshot) -> int:
-        return (self.serial_base + snapshot.version) % SERIAL_MODULUS
+        """The wall-clock second of the last registry change, modulo 2**32: never lower than
+        any earlier serial in RFC 1982 arithmetic, also across restarts, without storing
+        anything; changes within one second share it (nothing transfers the zone)."""
+        return snapshot.changed_at % SERIAL_MODULUS
 
 
 def zone_settings(
-    config: ZoneConfig, listen_hosts: Sequence[str], *, now: float, recursion: bool
+    config: ZoneConfig, listen_hosts: Sequence[str], *, recursion: bool
 ) -> ZoneSettings:
-    """Settings for `config`; `now` (epoch seconds) makes serials grow across restarts."""
+    """Settings for `config`, serving from the listen hosts."""
     return ZoneSettings(
         zone=config.zone,
         bare_names=config.bare_names,
         ttl=config.ttl,
         negative_ttl=config.negative_ttl,
         unhealthy=config.unhealthy,
-        serial_base=int(now),
         ns_addresses=ns_addresses(listen_hosts),
         recursion=recursion,
         max_udp_size=config.max_udp_size,

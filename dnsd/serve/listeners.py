@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import errno
 import socket
-import time
 from collections.abc import Sequence
 
 from dnsd.config import Config
@@ -48,7 +47,9 @@ class DnsServer:
         self._metrics = metrics
         self._forwarder = forwarder
         self.pipeline: Pipeline | None = None
-        self.tcp_limits = TcpLimits(config.tcp_idle_timeout, config.tcp_max_connections)
+        self.tcp_limits = TcpLimits(
+            config.tcp_idle_timeout, config.tcp_max_connections, config.tcp_message_timeout
+        )
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.Server] = []
         self._bound: list[HostPort] = []
@@ -58,7 +59,6 @@ class DnsServer:
         settings = zone_settings(
             self.config,
             [host for host, _ in listen],
-            now=time.time(),
             recursion=self._forwarder is not None,
         )
         self.pipeline = Pipeline(

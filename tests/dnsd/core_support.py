@@ -44,7 +44,8 @@ def sample_endpoints() -> tuple[Endpoint, ...]:
 
 
 def snapshot_of(*endpoints: Endpoint) -> Snapshot:
-    return Snapshot().apply(Resync("test", tuple(endpoints)))
+    """A snapshot changed at second 1001 (so its SOA serial is 1001)."""
+    return Snapshot(changed_at=1000).apply(Resync("test", tuple(endpoints)), now=1001)
 
 
 def crowd(count: int = 100, name: str = "many") -> tuple[Endpoint, ...]:
@@ -55,7 +56,7 @@ def crowd(count: int = 100, name: str = "many") -> tuple[Endpoint, ...]:
     )
 
 
-SETTINGS = ZoneSettings(zone="docker.", ttl=5, negative_ttl=7, serial_base=1000)
+SETTINGS = ZoneSettings(zone="docker.", ttl=5, negative_ttl=7)
 
 
 def query(

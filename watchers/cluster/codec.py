@@ -89,9 +89,10 @@ def _node_claims(claims: list[NameClaim], node: str) -> list[NameClaim]:
 def stamp(event: Event, node: str) -> Event:
     """A local source's event with its endpoints tagged by `with_node`."""
     if isinstance(event, Upsert):
-        return Upsert(with_node(event.endpoint, node))
+        return Upsert(with_node(event.endpoint, node), event.reason)
     if isinstance(event, Resync):
-        return Resync(event.source, tuple(with_node(ep, node) for ep in event.endpoints))
+        endpoints = tuple(with_node(ep, node) for ep in event.endpoints)
+        return Resync(event.source, endpoints, event.reason)
     return event
 
 

@@ -44,7 +44,7 @@ class Publisher:
             self._set(event.endpoint)
         elif isinstance(event, Remove):
             self._drop(self._key(source, event.id))
-        else:
+        elif isinstance(event, Resync):
             self._resync(snapshot, event)
         if self.dirty:
             self.wake.set()

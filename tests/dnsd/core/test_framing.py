@@ -51,3 +51,9 @@ def test_a_zero_length_message_breaks_the_framing() -> None:
 def test_largest_message_round_trips() -> None:
     big = bytes(range(256)) * 255 + b"x" * 255
     assert Deframer().feed(frame(big)) == [big]
+
+
+def test_messages_before_a_zero_length_frame_are_kept() -> None:
+    with pytest.raises(FramingError) as broken:
+        Deframer().feed(frame(b"one") + frame(b"two") + b"\x00\x00" + frame(b"after"))
+    assert broken.value.complete == [b"one", b"two"]

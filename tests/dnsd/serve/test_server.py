@@ -140,7 +140,9 @@ async def test_idle_tcp_connections_are_closed() -> None:
         assert await asyncio.to_thread(idle)
 
 
-async def test_connections_beyond_the_cap_are_closed() -> None:
+async def test_connections_beyond_the_cap_close_the_idlest() -> None:
+    """At the cap a new connection is served and the one idle longest is closed (issue 9:
+    refusing the newcomer let idle or slow clients shut everyone else out)."""
     config = Config(tcp_max_connections=2)
     async with running(config) as (server, _, _, port):
         held = [socket.create_connection((HOST, port), timeout=TIMEOUT) for _ in range(2)]
@@ -149,9 +151,15 @@ async def test_connections_beyond_the_cap_are_closed() -> None:
                 if len(server.connections) == 2:
                     break
                 await asyncio.sleep(0.02)
-            extra = socket.create_connection((HOST, port), timeout=TIMEOUT)
-            with extra:
-                assert await asyncio.to_thread(closed_by_server, extra)
+            with socket.create_connection((HOST, port), timeout=TIMEOUT) as extra:
+
+                def ask() -> list[dns.message.Message]:
+                    extra.sendall(frame(dns.message.make_query("web-1.docker.", "A").to_wire()))
+                    return read_replies(extra, 1)
+
+                assert answer_texts((await asyncio.to_thread(ask))[0]) == ["10.0.0.1"]
+                assert await asyncio.to_thread(closed_by_server, held[0])  # the idlest
+                assert len(server.connections) == 2
             assert answer_texts(await udp("web-1.docker.", port)) == ["10.0.0.1"]
         finally:
             for sock in held:

@@ -24,7 +24,7 @@ class FakeTransport:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, Any]] = []
         self.written = b""
-        self.closed = self.aborted = False
+        self.closed = self.aborted = self.paused = False
 
     def sendto(self, data: bytes, addr: Any) -> None:
         self.sent.append((data, addr))
@@ -37,6 +37,15 @@ class FakeTransport:
 
     def get_write_buffer_size(self) -> int:
         return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted
@@ -87,25 +96,36 @@ async def test_tcp_answers_pipelined_queries_in_order() -> None:
     shell.connection_lost(None)
 
 
-async def test_tcp_zero_length_message_aborts_the_connection() -> None:
+async def test_tcp_zero_length_message_ends_the_connection_after_what_came_before() -> None:
+    """Issue 9: a valid query and a zero-length frame in one segment: the query is answered,
+    then the connection closes (it used to be aborted with the answer lost)."""
     chain, _ = pipeline()
     transport = FakeTransport()
     shell = TcpShell(chain, TcpLimits())
     shell.connection_made(transport)  # type: ignore[arg-type]
     shell.data_received(b"\x00\x00")
-    assert transport.aborted and transport.written == b""
+    assert transport.closed and transport.written == b""
+    shell.connection_lost(None)
+    transport = FakeTransport()
+    shell = TcpShell(chain, TcpLimits())
+    shell.connection_made(transport)  # type: ignore[arg-type]
+    shell.data_received(frame(ask("web-1.docker.", qid=5)) + b"\x00\x00")
+    assert transport.closed and not transport.aborted
+    assert dns.message.from_wire(transport.written[2:]).id == 5
     shell.connection_lost(None)
 
 
-async def test_tcp_connections_beyond_the_cap_are_closed_at_once() -> None:
+async def test_tcp_connections_beyond_the_cap_close_the_idlest() -> None:
+    """Issue 9: at the cap the newcomer is kept and the connection idle longest is dropped."""
     chain, _ = pipeline()
     limits = TcpLimits(max_connections=1)
     first, second = FakeTransport(), FakeTransport()
     shells = [TcpShell(chain, limits), TcpShell(chain, limits)]
     shells[0].connection_made(first)  # type: ignore[arg-type]
     shells[1].connection_made(second)  # type: ignore[arg-type]
-    assert not first.closed and second.closed and len(limits.open) == 1
+    assert first.aborted and not second.closed and limits.open == {shells[1]}
     shells[0].connection_lost(None)
+    shells[1].connection_lost(None)
     assert limits.open == set()
 
 

@@ -6,18 +6,23 @@ the HTTP API) describe what they own as `Endpoint` values and send events;
 newest one and tells subscribers when it changes.
 """
 
-from registry.events import Event, Remove, Resync, Upsert
-from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
+from registry.events import Event, Networks, Remove, Resync, Upsert
+from registry.model import Address, Endpoint, Health, NameClaim, Network, Origin, Port
 from registry.names import name_key
 from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
 from registry.store import Store
+from registry.view import FULL_VIEW, ClientView
 
 __all__ = [
+    "FULL_VIEW",
     "Address",
+    "ClientView",
     "Endpoint",
     "Event",
     "Health",
     "NameClaim",
+    "Network",
+    "Networks",
     "Origin",
     "Port",
     "Remove",

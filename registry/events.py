@@ -2,14 +2,16 @@
 
 `Upsert` adds or replaces one endpoint, `Remove` drops one, and `Resync`
 replaces everything one source owns (how a reconnect reconciles what it
-missed). Frozen values, no behaviour.
+missed). `Networks` replaces the networks one source knows (names, subnets,
+gateways), which is what lets answers be scoped to the client's networks.
+Frozen values, no behaviour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.model import Endpoint
+from registry.model import Endpoint, Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,4 +31,10 @@ class Resync:
     endpoints: tuple[Endpoint, ...]
 
 
-Event = Upsert | Remove | Resync
+@dataclass(frozen=True, slots=True)
+class Networks:
+    source: str
+    networks: tuple[Network, ...]
+
+
+Event = Upsert | Remove | Resync | Networks

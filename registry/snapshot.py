@@ -1,8 +1,9 @@
 """An immutable view of every endpoint, with the indexes the DNS core reads.
 
 `Snapshot.apply(event)` returns a new snapshot; nothing here mutates after
-construction. Lookups take name keys (see `registry.names`) and know nothing
-of zones or wire formats. No I/O.
+construction. Lookups take name keys (see `registry.names`) and a client (its
+address or its `ClientView`; the isolation rule lives in `registry.view`), and
+know nothing of zones or wire formats. No I/O.
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from registry.events import Event, Remove, Resync, Upsert
-from registry.model import Endpoint, Origin
+from registry.events import Event, Networks, Remove, Resync, Upsert
+from registry.model import Endpoint, Network
+from registry.view import (
+    FULL_VIEW,
+    ClientView,
+    NetworkIndex,
+    client_view,
+    prefer_project,
+    visible_addresses,
+    visible_endpoints,
+)
 
 Ref = tuple[str, str]
 
@@ -42,29 +52,47 @@ class SrvRecord:
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """What a name resolves to for one client; `exists` is False for an unknown name."""
+    """What a name resolves to for one client; `exists` is False for an unknown name.
+
+    `hidden` is True when the name is registered but nothing behind it is visible to
+    this client (the isolation rule): for that client it does not exist.
+    """
 
     exists: bool
     addresses: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
+    hidden: bool = False
 
 
 NOT_FOUND = Resolution(exists=False)
+HIDDEN = Resolution(exists=False, hidden=True)
+FOUND = Resolution(exists=True)
 
 
 class Snapshot:
     """All endpoints at one version, indexed by name, SRV name and address."""
 
-    __slots__ = ("_by_ip", "_endpoints", "_names", "_srv", "version")
+    __slots__ = ("_by_ip", "_endpoints", "_names", "_networks", "_srv", "version")
 
-    def __init__(self, endpoints: Mapping[Ref, Endpoint] | None = None, version: int = 0) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[Ref, Endpoint] | None = None,
+        version: int = 0,
+        networks: NetworkIndex | None = None,
+    ) -> None:
         self.version = version
         self._endpoints: Mapping[Ref, Endpoint] = MappingProxyType(dict(endpoints or {}))
         self._names, self._srv, self._by_ip = _index(self._endpoints.values())
+        self._networks = networks or NetworkIndex()
 
     # -- events -------------------------------------------------------------
     def apply(self, event: Event) -> Snapshot:
         """Return the snapshot that follows this one after `event`."""
+        if isinstance(event, Networks):
+            index = self._networks.replaced(event.source, event.networks)
+            if index is self._networks:
+                return self
+            return Snapshot(self._endpoints, self.version + 1, index)
         endpoints = dict(self._endpoints)
         if isinstance(event, Upsert):
             endpoints[event.endpoint.ref] = event.endpoint
@@ -74,7 +102,7 @@ class Snapshot:
             del endpoints[(event.source, event.id)]
         else:
             endpoints = _resync(endpoints, event)
-        return Snapshot(endpoints, self.version + 1)
+        return Snapshot(endpoints, self.version + 1, self._networks)
 
     # -- reads --------------------------------------------------------------
     @property
@@ -91,33 +119,75 @@ class Snapshot:
     def has_name(self, key: str) -> bool:
         return key in self._names or key in self._srv
 
-    def endpoint_at(self, ip: str) -> Endpoint | None:
-        """The endpoint that owns address `ip` (PTR, and who a client is)."""
-        return self._by_ip.get(_canonical_ip(ip))
+    def networks(self) -> tuple[Network, ...]:
+        """Every network the sources have published (names, subnets, gateways)."""
+        return self._networks.networks()
+
+    def subnets(self) -> frozenset[str]:
+        """Every known network's subnet; the same object until the networks change."""
+        return self._networks.subnets
+
+    def endpoint_at(self, ip: str, view: ClientView = FULL_VIEW) -> Endpoint | None:
+        """The endpoint that owns address `ip` (PTR, and who a client is).
+
+        With a scoped `view`, None unless that client may be given the address.
+        """
+        canonical = _canonical_ip(ip)
+        endpoint = self._by_ip.get(canonical)
+        if endpoint is None or view.networks is None:
+            return endpoint
+        for address in endpoint.addresses:
+            if _canonical_ip(address.ip) == canonical and view.sees(address):
+                return endpoint
+        return None
+
+    def view_of(self, client_ip: str | None) -> ClientView:
+        """The isolation rule's view of the client at `client_ip` (None: the full view)."""
+        if client_ip is None:
+            return FULL_VIEW
+        return client_view(client_ip, self.endpoint_at(client_ip), self._networks)
 
     def resolve(
         self,
         key: str,
         client_ip: str | None = None,
         policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+        *,
+        view: ClientView | None = None,
     ) -> Resolution:
-        """Addresses for name `key` as seen by `client_ip`, in stable (unrotated) order."""
+        """Addresses for name `key` as seen by the client, in stable (unrotated) order.
+
+        The client is `view` when given, else the view of `client_ip`.
+        """
+        if view is None:
+            view = self.view_of(client_ip)
         claimants = self._names.get(key)
         if claimants is None:
-            return Resolution(exists=key in self._srv)
-        client = self.endpoint_at(client_ip) if client_ip else None
-        chosen = _in_rotation(_prefer_project(claimants, key, client), policy)
-        return Resolution(True, _addresses_for(chosen, client), chosen)
+            records = self._srv.get(key)
+            if records is None:
+                return NOT_FOUND
+            seen = visible_endpoints(view, tuple(r.endpoint for r in records))
+            return FOUND if seen else HIDDEN
+        seen = visible_endpoints(view, claimants)
+        if not seen:
+            return HIDDEN
+        chosen = _in_rotation(prefer_project(view, key, seen), policy)
+        return Resolution(True, visible_addresses(view, chosen), chosen)
 
     def resolve_srv(
         self,
         key: str,
         client_ip: str | None = None,
         policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+        *,
+        view: ClientView | None = None,
     ) -> tuple[SrvRecord, ...]:
-        """SRV records under `key` whose endpoints are in rotation."""
+        """SRV records under `key` whose endpoints are visible to the client and in rotation."""
+        if view is None:
+            view = self.view_of(client_ip)
         records = self._srv.get(key, ())
-        chosen = {e.ref for e in _in_rotation(tuple(r.endpoint for r in records), policy)}
+        seen = visible_endpoints(view, tuple(r.endpoint for r in records))
+        chosen = {e.ref for e in _in_rotation(seen, policy)}
         return tuple(r for r in records if r.endpoint.ref in chosen)
 
 
@@ -163,38 +233,9 @@ def _canonical_ip(ip: str) -> str:
         return ip
 
 
-def _prefer_project(
-    claimants: tuple[Endpoint, ...], key: str, client: Endpoint | None
-) -> tuple[Endpoint, ...]:
-    """For a bare Compose service name, keep the client's own project when it has one."""
-    if client is None or not client.project:
-        return claimants
-    own = tuple(
-        ep
-        for ep in claimants
-        if ep.project == client.project
-        and any(c.key == key and c.origin is Origin.COMPOSE_SERVICE for c in ep.claims)
-    )
-    return own or claimants
-
-
 def _in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
     live = tuple(ep for ep in claimants if not ep.paused)
     healthy = tuple(ep for ep in live if ep.healthy)
     if healthy or policy is UnhealthyPolicy.EMPTY:
         return healthy
     return live
-
-
-def _addresses_for(endpoints: tuple[Endpoint, ...], client: Endpoint | None) -> tuple[str, ...]:
-    """Every address, or only those on networks shared with a known client."""
-    shared: set[str] = set()
-    if client is not None:
-        mine = {a.network for a in client.addresses if a.network}
-        shared = {a.network for ep in endpoints for a in ep.addresses if a.network in mine}
-    out: dict[str, None] = {}
-    for ep in endpoints:
-        for address in ep.addresses:
-            if not shared or address.network in shared or not address.network:
-                out.setdefault(address.ip)
-    return tuple(out)

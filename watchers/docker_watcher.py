@@ -1,8 +1,11 @@
 """The Docker watcher: keeps the registry equal to what the engine is running.
 
-Each (re)connect notes the engine's clock, lists and inspects every running
-container, yields one `Resync`, then follows the event stream from that
-moment (duplicates are harmless: a re-inspect is idempotent). The SDK blocks,
+Each (re)connect notes the engine's clock, lists the networks (one `Networks`
+event: names, subnets, gateways), lists and inspects every running container,
+yields one `Resync`, then follows the event stream from that moment
+(duplicates are harmless: a re-inspect is idempotent). A container going away
+(`die`, `stop`, a `kill` with a stopping signal) is removed at once, before
+any inspect; a killed container still running later is inspected again. The SDK blocks,
 so every engine call runs in a daemon thread and the event stream is pumped
 from one into an asyncio queue; closing the generator closes the stream.
 Failures leave `watch()` as `DockerUnavailable`; the `Supervisor` retries.
@@ -17,22 +20,24 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import docker
 import docker.errors
 import requests
 
-from registry import Endpoint, Event, Remove, Resync, Upsert
+from registry import Endpoint, Event, Network, Networks, Remove, Resync, Upsert
+from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
 from watchers.docker_translate import (
     EVENT_FILTERS,
+    KILL_RECHECK_SECONDS,
     EventAction,
     Json,
     Reaction,
     action_for_event,
-    bridge_gateway,
     endpoint_from_inspect,
-    subnets_of,
+    is_stopping_signal,
+    stop_signal_of,
 )
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
@@ -54,6 +59,16 @@ class _StreamEnd:
         self.error = error
 
 
+class _Recheck:
+    """Queue item: inspect a container that was killed but may have survived the signal."""
+
+    def __init__(self, container_id: str) -> None:
+        self.container_id = container_id
+
+
+_Item = Json | _StreamEnd | _Recheck
+
+
 class DockerWatcher:
     """A `Watcher` over one Docker engine (`url`: unix://, tcp://...; None = DOCKER_HOST/default).
 
@@ -68,7 +83,10 @@ class DockerWatcher:
         self.url = url
         self.host_ip = host_ip
         self._subnets: frozenset[str] = frozenset()
+        self._networks: tuple[Network, ...] = ()
         self._bridge_gateway: str | None = None
+        self._stop_signals: dict[str, int | None] = {}  # container id -> its StopSignal
+        self.recheck_after = KILL_RECHECK_SECONDS
 
     def subnets(self) -> frozenset[str]:
         """CIDRs of every local Docker network, as of the last resync or network event."""
@@ -81,22 +99,47 @@ class DockerWatcher:
     async def watch(self) -> AsyncIterator[Event]:
         client = await self._call(self._connect)
         stream: Any = None
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        timers: list[asyncio.TimerHandle] = []
         try:
             since = await self._call(lambda: _engine_time(client))
+            await self._call(lambda: self._refresh_networks(client))
+            yield Networks(self.source, self._networks)
             yield Resync(self.source, await self._call(lambda: self._list(client)))
             stream = await self._call(
                 lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
             )
-            async for item in _pump(stream, self.display_url):
-                event = await self._react(client, action_for_event(item))
+            _start_pump(stream, queue)
+            while True:
+                item = await queue.get()
+                if isinstance(item, _StreamEnd):
+                    _raise_stream_end(item, self.display_url)
+                if isinstance(item, _Recheck):
+                    action = EventAction(Reaction.REINSPECT, item.container_id)
+                else:
+                    action = self._judge_kill(action_for_event(item), queue, timers)
+                event = await self._react(client, action)
                 if event is not None:
                     yield event
-            raise DockerUnavailable(
-                f"the Docker engine at {self.display_url} closed its event stream"
-            )
         finally:
+            for timer in timers:
+                timer.cancel()
             _close_quietly(stream)
             _close_quietly(client)
+
+    def _judge_kill(
+        self, action: EventAction, queue: asyncio.Queue[_Item], timers: list[asyncio.TimerHandle]
+    ) -> EventAction:
+        """A kill with a stopping signal: gone now, and inspected again later."""
+        if action.reaction is not Reaction.KILLED:
+            return action
+        cid = action.container_id
+        if not is_stopping_signal(action.signal, self._stop_signals.get(cid)):
+            return EventAction(Reaction.REINSPECT, cid)
+        loop = asyncio.get_running_loop()
+        timers[:] = [t for t in timers if not t.cancelled() and t.when() > loop.time()]
+        timers.append(loop.call_later(self.recheck_after, queue.put_nowait, _Recheck(cid)))
+        return EventAction(Reaction.GONE, cid)
 
     # -- engine calls (run in threads) -----------------------------------------
     def _connect(self) -> Any:
@@ -106,7 +149,6 @@ class DockerWatcher:
         return client
 
     def _list(self, client: Any) -> tuple[Endpoint, ...]:
-        self._refresh_networks(client)
         found = (self._endpoint(client, c["Id"]) for c in client.containers())
         return tuple(ep for ep in found if ep is not None)
 
@@ -114,21 +156,27 @@ class DockerWatcher:
         try:
             data = client.inspect_container(container_id)
         except docker.errors.NotFound:
+            self._stop_signals.pop(container_id, None)
             return None
+        self._stop_signals[container_id] = stop_signal_of(data)
         return endpoint_from_inspect(data, self.source, self.host_ip or self._bridge_gateway)
 
     def _refresh_networks(self, client: Any) -> None:
         networks = client.networks()
         self._subnets = subnets_of(networks)
+        self._networks = networks_from_listing(networks)
         self._bridge_gateway = bridge_gateway(networks)
 
     # -- events ---------------------------------------------------------------
     async def _react(self, client: Any, action: EventAction) -> Event | None:
         if action.reaction is Reaction.REMOVE:
+            self._stop_signals.pop(action.container_id, None)
+            return Remove(self.source, action.container_id)
+        if action.reaction is Reaction.GONE:
             return Remove(self.source, action.container_id)
         if action.reaction is Reaction.NETWORKS:
             await self._call(lambda: self._refresh_networks(client))
-            return None
+            return Networks(self.source, self._networks)
         if action.reaction is Reaction.REINSPECT:
             endpoint = await self._call(lambda: self._endpoint(client, action.container_id))
             return Upsert(endpoint) if endpoint else Remove(self.source, action.container_id)
@@ -196,10 +244,10 @@ def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) 
         loop.call_soon_threadsafe(fn, *args)
 
 
-async def _pump(stream: Iterator[Json], url: str) -> AsyncIterator[Json]:
-    """Read a blocking event stream in a daemon thread and yield its items on the loop."""
+def _start_pump(stream: Iterator[Json], queue: asyncio.Queue[_Item]) -> None:
+    """Read a blocking event stream in a daemon thread and put its items on `queue`,
+    then a `_StreamEnd`."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Json | _StreamEnd] = asyncio.Queue()
 
     def run() -> None:
         end = _StreamEnd(None)
@@ -211,15 +259,14 @@ async def _pump(stream: Iterator[Json], url: str) -> AsyncIterator[Json]:
         _post(loop, queue.put_nowait, end)
 
     threading.Thread(target=run, name="dnsd-docker-events", daemon=True).start()
-    while True:
-        item = await queue.get()
-        if isinstance(item, _StreamEnd):
-            if item.error is not None:
-                raise DockerUnavailable(
-                    f"lost the Docker engine at {url}: {_reason(item.error)}; is dockerd running?"
-                )
-            return
-        yield item
+
+
+def _raise_stream_end(end: _StreamEnd, url: str) -> NoReturn:
+    if end.error is not None:
+        raise DockerUnavailable(
+            f"lost the Docker engine at {url}: {_reason(end.error)}; is dockerd running?"
+        )
+    raise DockerUnavailable(f"the Docker engine at {url} closed its event stream")
 
 
 def _close_quietly(resource: Any) -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from dnsd import __version__, client
+from dnsd import __version__, client, query
 from dnsd.config import ConfigError, add_serve_arguments, load
 from dnsd.logs import setup_logging
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     serve.set_defaults(func=run_serve)
     client.add_client_commands(commands)
+    query.add_query_command(commands)
     return parser
 
 

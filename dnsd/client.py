@@ -1,4 +1,4 @@
-"""CLI client commands: `dnsd ls`, `dnsd explain NAME`, `dnsd query NAME [TYPE]`.
+"""CLI client commands: `dnsd ls`, `dnsd explain NAME` (and `dnsd.query`: `dnsd query`).
 
 `ls` and `explain` read a running server's HTTP API; `query` is a tiny dig
 (dnslib) for images that have none. Each command is a function `(args) -> int`
@@ -16,10 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
-from dnslib import QTYPE, RCODE, DNSRecord
-
 from dnsd.config import client_api_url
-from dnsd.parsers import parse_host_port
 
 TIMEOUT = 5.0
 
@@ -147,42 +144,6 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- dnsd query ------------------------------------------------------------------
-
-
-def run_query(args: argparse.Namespace) -> int:
-    qtype = args.type.upper()
-    if qtype not in QTYPE.reverse:
-        print(
-            f"dnsd query: unknown record type {args.type!r} (e.g. A, AAAA, SRV, PTR)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        host, port = parse_host_port(args.server, 53)
-    except ValueError as exc:
-        print(f"dnsd query: --server {args.server!r}: {exc}", file=sys.stderr)
-        return 2
-    question = DNSRecord.question(args.name, qtype)
-    transport = "TCP" if args.tcp else "UDP"
-    try:
-        wire = question.send(host, port, tcp=args.tcp, timeout=args.timeout, ipv6=":" in host)
-        reply = DNSRecord.parse(wire)
-    except (TimeoutError, OSError) as exc:
-        print(
-            f"dnsd query: no reply from {host}:{port} over {transport} ({exc or 'timed out'}); "
-            "is a DNS server listening there? use --server HOST:PORT",
-            file=sys.stderr,
-        )
-        return 1
-    except Exception as exc:  # dnslib raises its own errors on a malformed reply
-        print(f"dnsd query: unreadable reply from {host}:{port}: {exc}", file=sys.stderr)
-        return 1
-    print(str(reply))
-    print(f";; SERVER: {host}#{port} ({transport}), status {RCODE[reply.header.rcode]}")
-    return 0
-
-
 # -- registration ----------------------------------------------------------------
 
 
@@ -207,7 +168,7 @@ def _add_api(parser: argparse.ArgumentParser) -> None:
 
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `ls`, `explain` and `query` on the `dnsd` subcommand parser."""
+    """Register `ls` and `explain` on the `dnsd` subcommand parser (`dnsd.query` adds `query`)."""
     ls = commands.add_parser(
         "ls",
         help="list names, addresses, health and containers",
@@ -229,23 +190,6 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _add_api(explain)
     explain.add_argument("--json", action="store_true", help="print the view as JSON")
     explain.set_defaults(func=_guard(run_explain))
-
-    query = commands.add_parser(
-        "query",
-        help="send one DNS query (a tiny dig)",
-        description="Send one DNS query and print the reply.",
-    )
-    query.add_argument("name", help="the name to ask for")
-    query.add_argument("type", nargs="?", default="A", help="record type (default A)")
-    query.add_argument(
-        "--server",
-        default="127.0.0.1:53",
-        metavar="HOST:PORT",
-        help="DNS server to ask (default 127.0.0.1:53)",
-    )
-    query.add_argument("--tcp", action="store_true", help="use TCP instead of UDP")
-    query.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
-    query.set_defaults(func=run_query)
 
 
 # -- helpers for loosely typed JSON ---------------------------------------------

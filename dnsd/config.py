@@ -25,6 +25,7 @@ from dnsd.parsers import (
     parse_domain,
     parse_host_port,
     parse_ip,
+    parse_listen,
     parse_readable_file,
     parse_upstream,
 )
@@ -93,7 +94,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "--dns-listen",
         "dns_listen",
-        parse_host_port,
+        parse_listen,
         "DNS listen address HOST:PORT, repeatable; "
         "'auto' = 127.0.0.1:53 and the docker0 gateway:53",
         repeat=True,
@@ -323,3 +324,10 @@ def client_api_url(environ: Mapping[str, str] | None = None) -> str:
     """The HTTP API client commands talk to: env DNSD_API, else the default listen address."""
     environ = os.environ if environ is None else environ
     return environ.get("DNSD_API") or DEFAULT_API_URL
+
+
+def client_dns_listen(environ: Mapping[str, str] | None = None) -> str | None:
+    """The first DNS listen address in env DNSD_DNS_LISTEN ('auto' and unset: None)."""
+    environ = os.environ if environ is None else environ
+    first = (environ.get("DNSD_DNS_LISTEN") or "").replace(",", " ").split()[:1]
+    return first[0] if first and first[0] != AUTO else None

@@ -3,8 +3,9 @@
 A watcher's `watch()` yields registry events forever; its first event after
 each (re)connect should be a `Resync` of everything its source owns. The
 supervisor applies events through one callback, restarts a failed watcher
-with capped exponential backoff, and reports its state for /health. Logs only
-here, at the edge.
+with capped exponential backoff, and reports its state for /health. It logs one
+summary line when a (re)connection has synced (`docker: connected to URL, 27
+containers, 41 names, 120 ms`). Logs only here, at the edge.
 """
 
 from __future__ import annotations
@@ -75,9 +76,13 @@ class Supervisor:
         try:
             while True:
                 self.status.state = WatcherState.RESYNCING
+                started: float | None = time.monotonic()
                 try:
                     async for event in self.watcher.watch():
                         self._handle(event)
+                        if started is not None and isinstance(event, Resync):
+                            self._log_synced(event, time.monotonic() - started)
+                            started = None
                         backoff = self._min_backoff
                     raise ConnectionError("event stream ended")
                 except asyncio.CancelledError:
@@ -99,6 +104,21 @@ class Supervisor:
             self.status.synced_once = True
             self.status.state = WatcherState.CONNECTED
             self.synced.set()
+
+    def _log_synced(self, event: Resync, seconds: float) -> None:
+        """One line per (re)connection: where from, how many endpoints and names, how long."""
+        where = getattr(self.watcher, "where", "") or self.watcher.source
+        unit = getattr(self.watcher, "unit", "endpoints")
+        names = {claim.key for endpoint in event.endpoints for claim in endpoint.claims}
+        log.info(
+            "%s: connected to %s, %d %s, %d names, %.0f ms",
+            self.watcher.source,
+            where,
+            len(event.endpoints),
+            unit,
+            len(names),
+            seconds * 1000,
+        )
 
     def _failed(self, exc: Exception, backoff: float) -> None:
         self.status.state = WatcherState.BACKING_OFF

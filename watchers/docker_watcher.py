@@ -92,9 +92,15 @@ class DockerWatcher:
         """CIDRs of every local Docker network, as of the last resync or network event."""
         return self._subnets
 
+    unit = "containers"  # what the sync summary line counts
+
     @property
     def display_url(self) -> str:
         return self.url or str(_env_kwargs().get("base_url") or DEFAULT_URL)
+
+    @property
+    def where(self) -> str:
+        return self.display_url
 
     async def watch(self) -> AsyncIterator[Event]:
         client = await self._call(self._connect)

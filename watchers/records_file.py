@@ -85,6 +85,8 @@ class RecordsFile:
         self.zone = zone
         self.poll = poll
         self.source = f"file:{path}"
+        self.where = str(path)
+        self.unit = "records"  # what the sync summary line counts
 
     async def watch(self) -> AsyncIterator[Event]:
         seen: tuple[int, int, int] | None = None

@@ -89,6 +89,7 @@ def build_forwarder(
         allow=config.allow_recursion,
         dynamic_allow=docker.subnets if docker and config.allow_recursion is None else None,
         own_addresses=listen,
+        negative_ttl=config.negative_ttl,
     )
     if forwarder.upstreams:
         log.info(

@@ -335,3 +335,23 @@ async def test_unreachable_upstream_is_not_hammered_until_the_deadline(stubs: An
     reply = await ask(forwarder([dead.address], metrics=metrics), query("www.example.com"))
     assert reply.header.rcode == RCODE.SERVFAIL
     assert metrics.upstream_errors[(f"127.0.0.1:{dead.port}", "network")] == 1
+
+
+async def test_negative_answers_without_an_soa_are_cached_for_the_negative_ttl(
+    stubs: Any,
+) -> None:
+    """systemd-resolved answers single labels NXDOMAIN with no SOA: cache it briefly anyway."""
+    clock = FakeClock()
+    stub = await stubs(Behaviour(negative_soa=False))
+    fwd = forwarder([stub], clock=clock, negative_ttl=5)
+    first = await ask(fwd, query("nosuch"))
+    assert first.header.rcode == RCODE.NXDOMAIN and not first.auth
+    clock.now += 4
+    again = fwd.cached_reply(query("nosuch"))
+    assert again is not None and DNSRecord.parse(again).header.rcode == RCODE.NXDOMAIN
+    clock.now += 2
+    assert fwd.cached_reply(query("nosuch")) is None
+    assert stub.count() == 1
+    plain = forwarder([stub], clock=clock)  # no negative TTL given: not cached (RFC 2308)
+    await ask(plain, query("nosuch"))
+    assert plain.cached_reply(query("nosuch")) is None

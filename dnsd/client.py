@@ -91,6 +91,7 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def run_ls(args: argparse.Namespace) -> int:
     query = {"name": args.name, "container": args.container, "network": args.network}
+    query["client"] = args.client
     body = fetch(args.api, "/v1/records", query)
     records = _dicts(body.get("records") if isinstance(body, dict) else None)
     if args.json:
@@ -109,7 +110,22 @@ def run_ls(args: argparse.Namespace) -> int:
 def explain_text(view: dict[str, object]) -> str:
     """The human-readable why-view of one name."""
     answer = ", ".join(str(a) for a in _list(view.get("answer"))) or "no addresses (NODATA)"
-    lines = [f"{view['fqdn']} (name key {view['name']!r})", f"  answers: {answer}"]
+    lines = [f"{view['fqdn']} (name key {view['name']!r})"]
+    client = view.get("client")
+    if isinstance(client, dict):
+        networks = ", ".join(str(n) for n in _list(client.get("networks")))
+        project = f", Compose project {client['project']}" if client.get("project") else ""
+        lines.append(f"  for a client on network(s) {networks}{project}")
+        if view.get("exists_for_client") is False:
+            answer = "NXDOMAIN (no address on a network this client is on)"
+    lines.append(f"  answers: {answer}")
+    embedded = ", ".join(str(n) for n in _list(view.get("docker_answers_bare_name_on")))
+    if embedded:
+        lines.append(
+            f"  warning: on {embedded} Docker's embedded DNS (127.0.0.11) answers "
+            f"{view['name']!r} itself (TTL 600, every replica, no health checks, random "
+            f"order); containers there should ask {view['fqdn']!r} to get this answer"
+        )
     if view.get("fail_open"):
         lines.append("  note: every endpoint is unhealthy; serving them anyway (fail-open)")
     for ep in _dicts(view.get("endpoints")):
@@ -120,7 +136,8 @@ def explain_text(view: dict[str, object]) -> str:
         )
         for address in _dicts(ep.get("addresses")):
             network = f" on network {address['network']}" if address.get("network") else ""
-            lines.append(f"    address {address['ip']}{network}")
+            hidden = " (not reachable from this client)" if address.get("visible") is False else ""
+            lines.append(f"    address {address['ip']}{network}{hidden}")
         ports = ", ".join(f"{p['port']}/{p['proto']}" for p in _dicts(ep.get("ports")))
         if ports:
             lines.append(f"    ports {ports}")
@@ -133,7 +150,7 @@ def explain_text(view: dict[str, object]) -> str:
 def run_explain(args: argparse.Namespace) -> int:
     path = "/v1/records/" + urllib.parse.quote(args.name, safe="")
     try:
-        view = fetch(args.api, path)
+        view = fetch(args.api, path, {"client": args.client})
     except NotFound as exc:
         print(f"dnsd explain: {exc}", file=sys.stderr)
         return 1
@@ -179,6 +196,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     ls.add_argument("--name", default="", help="only this name (globs like 'web*' work)")
     ls.add_argument("--container", default="", help="only this container (name or id prefix)")
     ls.add_argument("--network", default="", help="only endpoints on this network")
+    ls.add_argument("--client", default="", help="answers as this container or IP gets them")
     ls.set_defaults(func=_guard(run_ls))
 
     explain = commands.add_parser(
@@ -189,6 +207,9 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     explain.add_argument("name", help="a name: web, web.docker or web.docker.")
     _add_api(explain)
     explain.add_argument("--json", action="store_true", help="print the view as JSON")
+    explain.add_argument(
+        "--client", default="", help="what this container (name, id or IP) gets for the name"
+    )
     explain.set_defaults(func=_guard(run_explain))
 
 

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from dnsd import __version__, explain, prometheus
 from dnsd.state import ServerState
-from registry import Address, Endpoint, NameClaim, Origin, Port, Remove, Upsert
+from registry import Address, ClientView, Endpoint, NameClaim, Origin, Port, Remove, Upsert
+from registry.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +99,35 @@ async def ready(request: web.Request) -> web.Response:
     return reply({"ready": False, "waiting_for": waiting}, 503)
 
 
+def _client(request: web.Request, snapshot: Snapshot) -> ClientView | web.Response:
+    """`?client=<container name, id prefix or IP>`: whose view to show (400 when unknown)."""
+    text = request.query.get("client", "")[:256]
+    found = explain.client_view_of(snapshot, text)
+    if found is None:
+        return error(400, f"client {text!r}: no such container; give a container or an IP")
+    return found
+
+
 async def records(request: web.Request) -> web.Response:
     state = _state(request)
+    snapshot = state.store.snapshot
+    client = _client(request, snapshot)
+    if isinstance(client, web.Response):
+        return client
     views = explain.records_view(
-        state.store.snapshot, state.config.zone, state.config.unhealthy, _filters(request)
+        snapshot, state.config.zone, state.config.unhealthy, _filters(request), client
     )
     return reply({"records": views})
 
 
 async def record(request: web.Request) -> web.Response:
     state = _state(request)
+    snapshot = state.store.snapshot
+    client = _client(request, snapshot)
+    if isinstance(client, web.Response):
+        return client
     name = request.match_info["name"]
-    view = explain.explain_name(
-        state.store.snapshot, name, state.config.zone, state.config.unhealthy
-    )
+    view = explain.explain_name(snapshot, name, state.config.zone, state.config.unhealthy, client)
     if view is None:
         return error(404, f"no such name: {name}")
     return reply(view)

@@ -2,11 +2,13 @@
 
 On a hit there is no dnslib: the header is checked against a set of plain query headers, the
 question name is walked in the bytes, and the key is the query without its ID (name lower-cased)
-per client view. The reply is the cached bytes with the query's ID and question case patched in;
-round-robin is a cycle over one slot per distinct order, each filled by the full path the first
-time it is served. A store subscription drops everything on a new snapshot, so a change is visible
-on the very next query. Misses, and anything unusual, go through `dnsd.wire`. No sockets, no
-logging.
+per client view: clients with the same `ClientView` (the isolation rule: networks and Compose
+project) share one table, found from the client's address with one dict lookup, so a client
+never gets a reply cached for another view. The reply is the cached bytes with the query's ID
+and question case patched in; round-robin is a cycle over one slot per distinct order, each
+filled by the full path the first time it is served. A store subscription drops everything on a
+new snapshot, so a change is visible on the very next query. Misses, and anything unusual, go
+through `dnsd.wire`. No sockets, no logging.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dnslib import QTYPE, RCODE
 
 from dnsd.answer import ZoneSettings
 from dnsd.wire import RD, Decision, Forward, Query, Reply, parse_query, respond, servfail
-from registry import Event, Snapshot, Store
+from registry import ClientView, Event, Snapshot, Store
 
 MetricKey = tuple[str, str, str]
 _CD_AD = (0x00, 0x10, 0x20, 0x30)
@@ -87,7 +89,7 @@ class FastPath:
         self._bytes = 0
         self._udp: dict[str, Table] = {}
         self._tcp: dict[str, Table] = {}
-        self._shared: dict[tuple[bool, str | None], Table] = {}
+        self._shared: dict[tuple[bool, ClientView], Table] = {}
         self._unsubscribe = store.subscribe(self._invalidate)
 
     def close(self) -> None:
@@ -140,11 +142,10 @@ class FastPath:
         return data[:2] + entry.head + data[12:end] + tail  # type: ignore[union-attr, operator]
 
     def _table_for(self, client_ip: str, views: dict[str, Table], udp: bool) -> Table:
-        """The table for this client: shared for unknown clients, own for known endpoints."""
+        """The table for this client's view (computed once per client and snapshot)."""
         if len(views) >= self._limits[3]:
             views.clear()
-        known = self._store.snapshot.endpoint_at(client_ip) is not None
-        view = client_ip if known else None
+        view = self._store.snapshot.view_of(client_ip)
         table = self._shared.setdefault((udp, view), {})
         views[client_ip] = table
         return table

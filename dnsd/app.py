@@ -14,7 +14,7 @@ import logging
 import signal
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from aiohttp import web
 
@@ -70,14 +70,20 @@ def build_watchers(config: Config) -> list[Watcher]:
 
 
 def build_forwarder(
-    config: Config, metrics: Metrics, listen: Sequence[HostPort], watchers: Sequence[Watcher]
+    config: Config,
+    metrics: Metrics,
+    listen: Sequence[HostPort],
+    watchers: Sequence[Watcher],
+    store: Store,
 ) -> Forwarder:
-    """The forwarder for non-local names; upstreams default to /etc/resolv.conf."""
+    """The forwarder for non-local names; upstreams default to /etc/resolv.conf. Docker
+    networks' subnets (registry data, published by the Docker watcher) may recurse."""
     if config.upstreams is not None:
         upstreams = list(config.upstreams)
     else:
         upstreams = default_upstreams(read_resolv_conf(), listen)
     docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+    dynamic = _registry_subnets(store) if docker and config.allow_recursion is None else None
     forwarder = Forwarder(
         upstreams,
         metrics,
@@ -87,7 +93,7 @@ def build_forwarder(
         cache_max_ttl=config.cache_max_ttl,
         serve_stale=config.serve_stale,
         allow=config.allow_recursion,
-        dynamic_allow=docker.subnets if docker and config.allow_recursion is None else None,
+        dynamic_allow=dynamic,
         own_addresses=listen,
         negative_ttl=config.negative_ttl,
     )
@@ -104,6 +110,10 @@ def build_forwarder(
     return forwarder
 
 
+def _registry_subnets(store: Store) -> Callable[[], Iterable[str]]:
+    return lambda: store.snapshot.subnets()
+
+
 class App:
     """Everything `dnsd serve` runs, with ordered start and stop."""
 
@@ -116,7 +126,7 @@ class App:
         watchers = build_watchers(config)
         self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
         self.state.watcher_report = self._watcher_report
-        self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)
+        self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers, self.store)
         self.state.forwarder_stats = self.forwarder.stats
         self.dns = DnsServer(config, self.store, self.metrics, self.forwarder)
         self.http: web.AppRunner | None = None

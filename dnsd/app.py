@@ -190,10 +190,10 @@ async def serve(config: Config) -> int:
     app = App(config, listen_addresses(config))
     try:
         await app.start()
-    except OSError as exc:
+    except OSError as exc:  # a listener could not be bound: the setting cannot be used
         log.error("%s", exc)
         await app.stop()
-        return 1
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,11 @@ one dnsd already knows (and one dnsd never registers, too).
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -49,10 +53,11 @@ def test_clients_get_only_what_they_can_reach(lab: DockerLab, tmp_path: Path) ->
     only_a = lab.run("only-a", "--network", net_a, "--label", "dnsd.port.http=80")
     only_b = lab.run("only-b", "--network", net_b, "--label", "dnsd.port.http=80")
     both = lab.run("both", "--network", net_a)
+    resident = lab.run("resident", "--network", net_a)  # a known client for the explain view
     docker("network", "connect", net_b, both)
     a_of_both, b_of_both = ip_on(both, net_a), ip_on(both, net_b)
     args = ["--docker", "--dns-listen", f"{gw_a}:53", "--dns-listen", f"{gw_b}:53"]
-    with dnsd_serve(args, tmp_path) as served:
+    with dnsd_serve(args, tmp_path, http=True) as served:
         wait_until(lambda: served_a(served, f"{both}.docker.") == {a_of_both, b_of_both},
                    served.log())  # fmt: skip
         wait_until(lambda: bool(served_a(served, f"{only_b}.docker.")), served.log())
@@ -86,3 +91,17 @@ def test_clients_get_only_what_they_can_reach(lab: DockerLab, tmp_path: Path) ->
 
         # the host (loopback) sees everything
         assert served_a(served, f"{both}.docker.") == {a_of_both, b_of_both}
+
+        # the explain view for one client, by container name: what its DNS answers are
+        api = f"http://127.0.0.1:{served.http_port}"
+        wait_until(lambda: bool(served_a(served, f"{resident}.docker.")), served.log())
+        with urllib.request.urlopen(f"{api}/v1/records/{both}?client={resident}") as response:
+            view = json.loads(response.read())
+        assert view["answer"] == [a_of_both] and view["client"]["networks"] == [net_a]
+        explained = subprocess.run(
+            [sys.executable, "-m", "dnsd", "explain", only_b, "--client", resident, "--api", api],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert explained.returncode == 0, explained.stderr
+        assert f"for a client on network(s) {net_a}" in explained.stdout
+        assert "answers: NXDOMAIN" in explained.stdout

@@ -34,6 +34,7 @@ from watchers.records_file import RecordsFile
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 1.5
+STOP_DEADLINE = 4.0  # the whole ordered stop; the process then exits without teardown
 
 
 def interface_ipv4(name: str) -> str | None:
@@ -200,5 +201,8 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
-    await app.stop()
+    try:
+        await asyncio.wait_for(app.stop(), STOP_DEADLINE)
+    except TimeoutError:
+        log.warning("shutdown did not finish within %.0f s; exiting anyway", STOP_DEADLINE)
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 
 from dnsd import __version__, client, query
 from dnsd.config import ConfigError, add_serve_arguments, load
-from dnsd.logs import setup_logging
+from dnsd.ops.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ newest one and tells subscribers when it changes.
 from registry.events import Event, Networks, Remove, Resync, Upsert
 from registry.model import Address, Endpoint, Health, NameClaim, Network, Origin, Port
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
+from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy, in_rotation
 from registry.store import Store
 from registry.view import FULL_VIEW, ClientView
 
@@ -33,5 +33,6 @@ __all__ = [
     "Store",
     "UnhealthyPolicy",
     "Upsert",
+    "in_rotation",
     "name_key",
 ]

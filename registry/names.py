@@ -3,7 +3,11 @@
 A key is lower-case. A name relative to the served zone (``web``,
 ``web.shop``) has no trailing dot and is answered under the zone, and as a bare
 name when bare names are on. An absolute name (``api.internal.``) ends with a
-dot and is answered exactly as written. This module must not know the zone.
+dot and is answered exactly as written.
+
+Every name rule lives here: the key, how users write a name relative to a zone
+(`user_key`), and the absolute name a key is answered as (`qualify`). The zone
+is always passed in; this module must not know a default zone, do I/O or log.
 """
 
 import re
@@ -34,3 +38,21 @@ def sanitize_label(text: str) -> str:
     cleaned = re.sub(r"[^a-z0-9_.-]+", "-", text.strip().lower().lstrip("/"))
     cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-")
     return ".".join(part.strip("-")[:63] for part in cleaned.split(".") if part.strip("-"))
+
+
+def user_key(text: str, zone: str) -> str:
+    """The key for a name as users write it (records files, the HTTP API); raises ValueError.
+
+    `web`, `web.docker` and `web.docker.` mean `web`; any other dotted name is
+    absolute (`db.internal` means `db.internal.`).
+    """
+    bare = name_key(text).rstrip(".")
+    suffix = "." + zone.rstrip(".").lower()
+    if bare.endswith(suffix):
+        return name_key(bare[: -len(suffix)])
+    return bare + "." if "." in bare else bare
+
+
+def qualify(key: str, zone: str) -> str:
+    """The absolute name a key is answered as: `web` -> `web.docker.`; absolute keys stay."""
+    return key if is_absolute(key) else f"{key}.{zone}"

@@ -171,7 +171,7 @@ class Snapshot:
         seen = visible_endpoints(view, claimants)
         if not seen:
             return HIDDEN
-        chosen = _in_rotation(prefer_project(view, key, seen), policy)
+        chosen = in_rotation(prefer_project(view, key, seen), policy)
         return Resolution(True, visible_addresses(view, chosen), chosen)
 
     def resolve_srv(
@@ -187,7 +187,7 @@ class Snapshot:
             view = self.view_of(client_ip)
         records = self._srv.get(key, ())
         seen = visible_endpoints(view, tuple(r.endpoint for r in records))
-        chosen = {e.ref for e in _in_rotation(seen, policy)}
+        chosen = {e.ref for e in in_rotation(seen, policy)}
         return tuple(r for r in records if r.endpoint.ref in chosen)
 
 
@@ -233,7 +233,9 @@ def _canonical_ip(ip: str) -> str:
         return ip
 
 
-def _in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
+def in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
+    """The rotation rule: paused endpoints are out; unhealthy ones too, unless every live one
+    is unhealthy and the policy fails open. The explain view uses this same function."""
     live = tuple(ep for ep in claimants if not ep.paused)
     healthy = tuple(ep for ep in live if ep.healthy)
     if healthy or policy is UnhealthyPolicy.EMPTY:

@@ -1,5 +1,6 @@
 """The dependency rule: registry imports none of ours; watchers only registry; dnsd not watchers
-(except the composition root)."""
+(except the composition root). Inside dnsd, the layers of `dnsd/README.md`: imports point down
+only, there is no import cycle, and the pure core does no I/O."""
 
 from __future__ import annotations
 
@@ -17,16 +18,62 @@ ALLOWED = {
 }
 COMPOSITION_ROOT = ROOT / "dnsd" / "app.py"
 
+# Inside dnsd: what each part may import (module prefixes; the part itself is always allowed).
+# Bottom to top: core (pure) -> the metrics counters (a leaf) -> forward (only the core's byte
+# helpers) -> serve -> ops -> the process. `parsers` (text <-> values such as host:port) and
+# `config` are read by every layer that is handed a Config.
+SETTINGS = ("dnsd.config", "dnsd.parsers")
+LAYERS: dict[str, tuple[str, ...]] = {
+    "dnsd.core": ("registry",),
+    "dnsd.ops.metrics": (),
+    "dnsd.forward": ("dnsd.core.packet", "dnsd.ops.metrics", "dnsd.parsers"),
+    "dnsd.serve": ("registry", "dnsd.core", "dnsd.ops.metrics", *SETTINGS),
+    "dnsd.ops": ("dnsd", "registry", "dnsd.core", *SETTINGS),
+    "dnsd.parsers": ("registry",),
+    "dnsd.config": ("registry", "dnsd.parsers"),
+    "dnsd.client": SETTINGS,
+    "dnsd.cli": ("dnsd", "dnsd.client", "dnsd.app", "dnsd.ops.logs", *SETTINGS),
+}
+CORE_BANNED = {
+    "asyncio", "socket", "logging", "selectors", "subprocess", "os", "time", "aiohttp", "docker",
+}  # fmt: skip
 
-def imported_packages(path: Path) -> set[str]:
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module `path` imports (type-checking imports included), as dotted names."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-    return found & OURS
+            for alias in node.names:  # `from dnsd.core import wire` imports dnsd.core.wire
+                child = f"{node.module}.{alias.name}"
+                is_module = (ROOT / Path(*child.split("."))).with_suffix(".py").exists()
+                found.add(child if is_module else node.module)
+    return found
+
+
+def imported_packages(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imports_of(path)} & OURS
+
+
+def dnsd_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted((ROOT / "dnsd").rglob("*.py"))}
+
+
+def within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def layer_of(module: str) -> str | None:
+    matches = [prefix for prefix in LAYERS if within(module, prefix)]
+    return max(matches, key=len) if matches else None
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -39,6 +86,53 @@ def test_package_imports_follow_the_dependency_rule(package: str) -> None:
         if extra:
             offenders[str(path.relative_to(ROOT))] = sorted(extra)
     assert offenders == {}
+
+
+def test_every_dnsd_module_belongs_to_a_layer() -> None:
+    unlayered = {"dnsd", "dnsd.__main__", "dnsd.app"}  # the package root and the process
+    assert [m for m in dnsd_modules() if layer_of(m) is None and m not in unlayered] == []
+
+
+@pytest.mark.parametrize("module", sorted(dnsd_modules()))
+def test_dnsd_imports_point_down_the_layers(module: str) -> None:
+    layer = layer_of(module)
+    if layer is None:
+        return  # the package root, `__main__` and the composition root may import anything
+    allowed = (layer, *LAYERS[layer])
+    ours = {name for name in imports_of(dnsd_modules()[module]) if name.split(".")[0] in OURS}
+    wrong = sorted(
+        name
+        for name in ours
+        if not any(within(name, prefix) for prefix in allowed if prefix != "dnsd")
+        and not ("dnsd" in allowed and name == "dnsd")
+    )
+    assert wrong == [], f"{module} ({layer}) may import only {sorted(allowed)}"
+
+
+def test_dnsd_has_no_import_cycle() -> None:
+    modules = dnsd_modules()
+    graph = {
+        name: {other for other in imports_of(path) if other in modules and other != name}
+        for name, path in modules.items()
+    }
+    done: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        assert name not in trail, " -> ".join((*trail[trail.index(name) :], name))
+        if name in done:
+            return
+        for other in sorted(graph[name]):
+            visit(other, (*trail, name))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
+
+
+def test_the_dns_core_does_no_io() -> None:
+    for path in sorted((ROOT / "dnsd" / "core").rglob("*.py")):
+        roots = {name.split(".")[0] for name in imports_of(path)}
+        assert not roots & CORE_BANNED, f"{path.name} imports {sorted(roots & CORE_BANNED)}"
 
 
 def test_registry_does_no_io() -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry import Address, Endpoint, Event, NameClaim, Origin, Resync
-from registry.names import name_key
+from registry.names import user_key
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,8 @@ class ParseResult:
 
 
 def record_key(name: str, zone: str) -> str:
-    """The registry key for a name written in a records file."""
-    key = name_key(name)
-    bare = key.rstrip(".")
-    suffix = "." + zone.rstrip(".").lower()
-    if bare.endswith(suffix):
-        return name_key(bare[: -len(suffix)])
-    if "." in bare:
-        return bare + "."
-    return bare
+    """The registry key for a name written in a records file (`registry.names.user_key`)."""
+    return user_key(name, zone)
 
 
 def parse_records(text: str, source: str, zone: str) -> ParseResult:

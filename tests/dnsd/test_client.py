@@ -20,9 +20,9 @@ from dnslib import QTYPE, RR, A
 from dnslib.server import BaseResolver, DNSHandler, DNSServer
 
 from dnsd.config import Config
-from dnsd.http_api import start_http
-from dnsd.metrics import Metrics
-from dnsd.state import ServerState
+from dnsd.ops.http_api import start_http
+from dnsd.ops.metrics import Metrics
+from dnsd.ops.state import ServerState
 from registry import Address, Endpoint, Health, NameClaim, Origin, Port, Resync, Store
 from tests.serve_process import Served, dnsd_serve
 

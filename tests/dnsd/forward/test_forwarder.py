@@ -10,7 +10,7 @@ import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
 from dnsd.forward import Forwarder
-from dnsd.metrics import Metrics
+from dnsd.ops.metrics import Metrics
 from tests.dnsd.forward.stub_upstream import Behaviour, StubUpstream
 
 ZONE = (

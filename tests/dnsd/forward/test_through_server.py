@@ -18,12 +18,12 @@ import pytest
 
 from dnsd.config import Config
 from dnsd.forward import Forwarder
-from dnsd.metrics import Metrics
-from dnsd.server import DnsServer
+from dnsd.ops.metrics import Metrics
+from dnsd.parsers import HostPort
+from dnsd.serve.listeners import DnsServer
 from registry import Store
 from tests.dnsd.forward.stub_upstream import StubUpstream
 
-HostPort = tuple[str, int]
 INSIDE, OUTSIDE = "127.0.0.1", "127.0.0.2"
 
 

@@ -32,7 +32,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.parsers": ("registry",),
     "dnsd.config": ("registry", "dnsd.parsers"),
     "dnsd.client": SETTINGS,
-    "dnsd.cli": ("dnsd", "dnsd.client", "dnsd.app", "dnsd.ops.logs", *SETTINGS),
+    "dnsd.query": ("dnsd.client", *SETTINGS),
+    "dnsd.cli": ("dnsd", "dnsd.client", "dnsd.query", "dnsd.app", "dnsd.ops.logs", *SETTINGS),
 }
 CORE_BANNED = {
     "asyncio", "socket", "logging", "selectors", "subprocess", "os", "time", "aiohttp", "docker",

@@ -97,13 +97,19 @@ def free_port() -> int:
 def rcode_of(
     sock: socket.socket, port: int, name: str, host: str = "127.0.0.1", suffix: str = ".docker."
 ) -> int | None:
-    """The reply's rcode for `name` + `suffix` (None: no reply, or NOERROR without an A)."""
+    """The reply's rcode for `name` + `suffix` (None: no reply, or NOERROR without an A).
+
+    A late reply to an earlier, timed-out query is skipped: only this query's ID and name count.
+    """
     query = DNSRecord.question(f"{name}{suffix}", "A")
     sock.sendto(query.pack(), (host, port))
-    try:
-        reply = DNSRecord.parse(sock.recv(4096))
-    except (TimeoutError, OSError):
-        return None
+    while True:
+        try:
+            reply = DNSRecord.parse(sock.recv(4096))
+        except (TimeoutError, OSError):
+            return None
+        if reply.header.id == query.header.id and reply.q.qname == query.q.qname:
+            break
     if reply.header.rcode == RCODE.NOERROR and not any(r.rtype == QTYPE.A for r in reply.rr):
         return None
     return int(reply.header.rcode)

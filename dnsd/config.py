@@ -95,7 +95,7 @@ FLAGS: tuple[Flag, ...] = (
         "--dns-listen",
         "dns_listen",
         parse_listen,
-        "DNS listen address HOST:PORT, repeatable; "
+        "DNS listen address IP[:PORT], repeatable; "
         "'auto' = 127.0.0.1:53 and the docker0 gateway:53",
         repeat=True,
     ),

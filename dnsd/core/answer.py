@@ -19,6 +19,7 @@ from dnsd.core import reverse
 from dnsd.core.zone import ZoneSettings
 from registry import ClientView, Endpoint, Snapshot
 from registry.names import is_absolute, qualify
+from registry.view import visible_endpoints
 
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
 SRV_PRIORITY = 0
@@ -147,9 +148,21 @@ def _in_zone_missing(ask: _Ask, relative: str) -> LocalAnswer:
             if found is not None:
                 return found
         return _nodata(ask)
-    if _is_empty_non_terminal(ask.snapshot, relative):
+    if _is_empty_non_terminal(ask.snapshot, relative) and _has_visible_below(ask, relative):
         return _nodata(ask)
     return _negative(ask, RCODE.NXDOMAIN, ask.settings.zone)
+
+
+def _has_visible_below(ask: _Ask, relative: str) -> bool:
+    """For a scoped client, an empty non-terminal exists only above a name it may see."""
+    if not ask.view.scoped:
+        return True
+    tail = "." + relative
+    names, srv = ask.snapshot.names(), ask.snapshot.srv_names()
+    below = [eps for key, eps in names.items() if key.endswith(tail)]
+    below += [tuple(r.endpoint for r in records) for key, records in srv.items()
+              if key.endswith(tail)]  # fmt: skip
+    return any(visible_endpoints(ask.view, endpoints) for endpoints in below)
 
 
 def _apex(ask: _Ask) -> LocalAnswer:

@@ -41,6 +41,7 @@ def build() -> Snapshot:
         ep("b1", ("10.2.0.5", "back"), ports=HTTP),
         ep("ab", ("10.1.0.6", "front"), ("10.2.0.6", "back"), ports=HTTP),
         ep("legacy", ("10.9.9.9", "")),
+        ep("api.team", ("10.2.0.8", "back")),  # makes `team` an empty non-terminal
         ep("client", (FRONT_CLIENT, "front")),
     ):
         snapshot = snapshot.apply(Upsert(endpoint))
@@ -73,6 +74,9 @@ def rev(ip: str) -> str:
         (BACK_NEWCOMER, "ab.", "A", "NOERROR", ["10.2.0.6"]),
         (OUTSIDER, "b1.docker.", "A", "NOERROR", ["10.2.0.5"]),
         (OUTSIDER, "ab.docker.", "A", "NOERROR", ["10.1.0.6", "10.2.0.6"]),
+        (FRONT_CLIENT, "team.docker.", "A", "NXDOMAIN", []),  # nothing below it for front
+        (OUTSIDER, "team.docker.", "A", "NOERROR", []),  # an empty non-terminal
+        (BACK_NEWCOMER, "team.docker.", "A", "NOERROR", []),
         (FRONT_CLIENT, "_http._tcp.b1.docker.", "SRV", "NXDOMAIN", []),
         (FRONT_CLIENT, "_http._tcp.a1.docker.", "SRV", "NOERROR", ["0 10 80 a1.docker."]),
         (OUTSIDER, "_http._tcp.b1.docker.", "SRV", "NOERROR", ["0 10 80 b1.docker."]),

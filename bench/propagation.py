@@ -1,12 +1,18 @@
 """Benchmark: how long after `docker run -d` / `docker stop` return does DNS agree?
 
-Two ways to look (not a test, prints a table):
+Three ways to look (not a test, prints a table):
   python -m bench.propagation              # in-process watcher + Store (registry view)
   python -m bench.propagation --serve      # a real `dnsd serve` on loopback, polled over UDP
+  python -m bench.propagation --container  # as a client container sees it (root: port 53)
 Each of RUNS rounds starts a uniquely named container, waits until its name
 resolves, stops it, and waits for NXDOMAIN. A name already visible when the
-CLI returns counts as 0 ms. Cleans up every container it made. Needs the
-local test image (scripts/build-test-image).
+CLI returns counts as 0 ms. `--container` runs `dnsd serve` on a new network's
+gateway:53 and polls from a socket inside a client container's network namespace
+(its `--dns` is dnsd) through Docker's resolver 127.0.0.11: the bare name (Docker
+answers it until it forgets the container, then forwards it to dnsd) and
+`<name>.docker` (always dnsd), counting stale answers seen after `docker stop`
+returned. Cleans up every container and network it made. Needs the local test
+image (scripts/build-test-image).
 """
 
 from __future__ import annotations
@@ -88,13 +94,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def rcode_of(sock: socket.socket, port: int, name: str) -> int | None:
-    query = DNSRecord.question(f"{name}.docker.", "A")
-    sock.sendto(query.pack(), ("127.0.0.1", port))
-    try:
-        reply = DNSRecord.parse(sock.recv(4096))
-    except (TimeoutError, OSError):
-        return None
+def rcode_of(
+    sock: socket.socket, port: int, name: str, host: str = "127.0.0.1", suffix: str = ".docker."
+) -> int | None:
+    """The reply's rcode for `name` + `suffix` (None: no reply, or NOERROR without an A).
+
+    A late reply to an earlier, timed-out query is skipped: only this query's ID and name count.
+    """
+    query = DNSRecord.question(f"{name}{suffix}", "A")
+    sock.sendto(query.pack(), (host, port))
+    while True:
+        try:
+            reply = DNSRecord.parse(sock.recv(4096))
+        except (TimeoutError, OSError):
+            return None
+        if reply.header.id == query.header.id and reply.q.qname == query.q.qname:
+            break
     if reply.header.rcode == RCODE.NOERROR and not any(r.rtype == QTYPE.A for r in reply.rr):
         return None
     return int(reply.header.rcode)
@@ -159,8 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--serve", action="store_true", help="measure through a real dnsd serve")
+    parser.add_argument(
+        "--container", action="store_true", help="measure from inside a client container (root)"
+    )
     args = parser.parse_args(argv)
-    if args.serve:
+    if args.container:
+        from bench.propagation_container import container_table, measure_from_container
+
+        print(container_table(measure_from_container(args.runs)))
+    elif args.serve:
         up, down = measure_served(args.runs)
         print(table(up, down, "dnsd serve over UDP on loopback"))
     else:

@@ -14,7 +14,7 @@ import logging
 import signal
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +43,7 @@ from watchers.swarm_watcher import SwarmWatcher
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 1.5
+STOP_DEADLINE = 4.0  # the whole ordered stop; the process then exits without teardown
 
 
 def interface_ipv4(name: str) -> str | None:
@@ -84,15 +85,21 @@ def build_watchers(config: Config) -> list[Watcher]:
 
 
 def build_forwarder(
-    config: Config, metrics: Metrics, listen: Sequence[HostPort], watchers: Sequence[Watcher]
+    config: Config,
+    metrics: Metrics,
+    listen: Sequence[HostPort],
+    watchers: Sequence[Watcher],
+    store: Store,
 ) -> Forwarder:
-    """The forwarder for non-local names; upstreams default to /etc/resolv.conf."""
+    """The forwarder for non-local names; upstreams default to /etc/resolv.conf. Docker
+    networks' subnets (registry data, published by the Docker watcher) may recurse."""
     if config.upstreams is not None:
         upstreams = list(config.upstreams)
     else:
         upstreams = default_upstreams(read_resolv_conf(), listen)
     docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
     budget = descriptor_budget(config, len(upstreams), len(listen), len(watchers))
+    dynamic = _registry_subnets(store) if docker and config.allow_recursion is None else None
     forwarder = Forwarder(
         upstreams,
         metrics,
@@ -102,9 +109,10 @@ def build_forwarder(
         cache_max_ttl=config.cache_max_ttl,
         serve_stale=config.serve_stale,
         allow=config.allow_recursion,
-        dynamic_allow=docker.subnets if docker and config.allow_recursion is None else None,
+        dynamic_allow=dynamic,
         own_addresses=listen,
         max_in_flight=budget.cap,
+        negative_ttl=config.negative_ttl,
     )
     if forwarder.upstreams:
         log.info(
@@ -172,6 +180,10 @@ CLUSTER_STATES = {
 }
 
 
+def _registry_subnets(store: Store) -> Callable[[], Iterable[str]]:
+    return lambda: store.snapshot.subnets()
+
+
 class App:
     """Everything `dnsd serve` runs, with ordered start and stop."""
 
@@ -193,7 +205,7 @@ class App:
         self.state.watcher_report = self._watcher_report
         docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
         self.state.docker_source = docker.source if docker is not None else None
-        self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)
+        self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers, self.store)
         self.state.forwarder_stats = self.forwarder.stats
         self.dns = DnsServer(config, self.store, self.metrics, self.forwarder)
         self.http: web.AppRunner | None = None
@@ -283,11 +295,16 @@ async def serve(config: Config) -> int:
     notifier = Notifier(notify_socket())  # connected before privileges are dropped
     try:
         await app.start()
-    except (OSError, privileges.PrivilegeError) as exc:
+    except privileges.PrivilegeError as exc:
         log.error("%s", exc)
         await app.stop()
         notifier.close()
         return 1
+    except OSError as exc:  # a listener could not be bound: the setting cannot be used
+        log.error("%s", exc)
+        await app.stop()
+        notifier.close()
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -299,6 +316,9 @@ async def serve(config: Config) -> int:
     log.info("shutting down")
     notifier.stopping()
     ready.cancel()
-    await app.stop()
+    try:
+        await asyncio.wait_for(app.stop(), STOP_DEADLINE)
+    except TimeoutError:
+        log.warning("shutdown did not finish within %.0f s; exiting anyway", STOP_DEADLINE)
     notifier.close()
     return 0

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from dnsd import __version__, client, events_cli
+from dnsd import __version__, client, events_cli, query
 from dnsd.config import ConfigError, add_serve_arguments, load
 from dnsd.hostdns import add_host_dns_command
 from dnsd.ops.logs import setup_logging
@@ -35,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_client_commands(commands)
     add_host_dns_command(commands)
     events_cli.add_events_command(commands)
+    query.add_query_command(commands)
     return parser
 
 
@@ -47,7 +51,24 @@ def run_serve(args: argparse.Namespace) -> int:
     setup_logging(config.log_level, config.log_format)
     from dnsd.app import serve
 
-    return run_loop(serve(config), config.event_loop)
+    status = run_loop(serve(config), config.event_loop)
+    exit_now(status)
+    return status  # not reached
+
+
+def exit_now(status: int) -> None:
+    """Flush logs and output, then end the process without the interpreter's teardown.
+
+    After a long run the heap holds the forwarding cache, the encoded-reply cache and
+    their memos; freeing them object by object at exit took 0.5-2 s of CPU after
+    everything had already stopped. Nothing is left to clean up at this point.
+    """
+    logging.getLogger("dnsd").info("stopped")
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed or broken: nothing to flush
+            stream.flush()
+    os._exit(status)
 
 
 def run_loop(main: Coroutine[Any, Any, int], choice: str) -> int:

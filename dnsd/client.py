@@ -1,4 +1,4 @@
-"""CLI client commands: `dnsd ls`, `dnsd explain NAME`, `dnsd query NAME [TYPE]`.
+"""CLI client commands: `dnsd ls`, `dnsd explain NAME` (and `dnsd.query`: `dnsd query`).
 
 `ls` and `explain` read a running server's HTTP API; `query` is a tiny dig
 (dnslib) for images that have none. Each command is a function `(args) -> int`
@@ -16,10 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
-from dnslib import QTYPE, RCODE, DNSRecord
-
 from dnsd.config import client_api_url
-from dnsd.parsers import parse_host_port
 
 TIMEOUT = 5.0
 
@@ -101,6 +98,7 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 def run_ls(args: argparse.Namespace) -> int:
     query = {"name": args.name, "container": args.container, "network": args.network}
     query["node"] = args.node
+    query["client"] = args.client
     body = fetch(args.api, "/v1/records", query)
     records = _dicts(body.get("records") if isinstance(body, dict) else None)
     if args.json:
@@ -119,7 +117,22 @@ def run_ls(args: argparse.Namespace) -> int:
 def explain_text(view: dict[str, object]) -> str:
     """The human-readable why-view of one name."""
     answer = ", ".join(str(a) for a in _list(view.get("answer"))) or "no addresses (NODATA)"
-    lines = [f"{view['fqdn']} (name key {view['name']!r})", f"  answers: {answer}"]
+    lines = [f"{view['fqdn']} (name key {view['name']!r})"]
+    client = view.get("client")
+    if isinstance(client, dict):
+        networks = ", ".join(str(n) for n in _list(client.get("networks")))
+        project = f", Compose project {client['project']}" if client.get("project") else ""
+        lines.append(f"  for a client on network(s) {networks}{project}")
+        if view.get("exists_for_client") is False:
+            answer = "NXDOMAIN (no address on a network this client is on)"
+    lines.append(f"  answers: {answer}")
+    embedded = ", ".join(str(n) for n in _list(view.get("docker_answers_bare_name_on")))
+    if embedded:
+        lines.append(
+            f"  warning: on {embedded} Docker's embedded DNS (127.0.0.11) answers "
+            f"{view['name']!r} itself (TTL 600, every replica, no health checks, random "
+            f"order); containers there should ask {view['fqdn']!r} to get this answer"
+        )
     if view.get("fail_open"):
         lines.append("  note: every endpoint is unhealthy; serving them anyway (fail-open)")
     for ep in _dicts(view.get("endpoints")):
@@ -130,7 +143,8 @@ def explain_text(view: dict[str, object]) -> str:
         )
         for address in _dicts(ep.get("addresses")):
             network = f" on network {address['network']}" if address.get("network") else ""
-            lines.append(f"    address {address['ip']}{network}")
+            hidden = " (not reachable from this client)" if address.get("visible") is False else ""
+            lines.append(f"    address {address['ip']}{network}{hidden}")
         ports = ", ".join(f"{p['port']}/{p['proto']}" for p in _dicts(ep.get("ports")))
         if ports:
             lines.append(f"    ports {ports}")
@@ -146,7 +160,7 @@ def explain_text(view: dict[str, object]) -> str:
 def run_explain(args: argparse.Namespace) -> int:
     path = "/v1/records/" + urllib.parse.quote(args.name, safe="")
     try:
-        view = fetch(args.api, path)
+        view = fetch(args.api, path, {"client": args.client})
     except NotFound as exc:
         print(f"dnsd explain: {exc}", file=sys.stderr)
         return 1
@@ -154,42 +168,6 @@ def run_explain(args: argparse.Namespace) -> int:
         print(json.dumps(view, indent=2))
     elif isinstance(view, dict):
         print(explain_text(view))
-    return 0
-
-
-# -- dnsd query ------------------------------------------------------------------
-
-
-def run_query(args: argparse.Namespace) -> int:
-    qtype = args.type.upper()
-    if qtype not in QTYPE.reverse:
-        print(
-            f"dnsd query: unknown record type {args.type!r} (e.g. A, AAAA, SRV, PTR)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        host, port = parse_host_port(args.server, 53)
-    except ValueError as exc:
-        print(f"dnsd query: --server {args.server!r}: {exc}", file=sys.stderr)
-        return 2
-    question = DNSRecord.question(args.name, qtype)
-    transport = "TCP" if args.tcp else "UDP"
-    try:
-        wire = question.send(host, port, tcp=args.tcp, timeout=args.timeout, ipv6=":" in host)
-        reply = DNSRecord.parse(wire)
-    except (TimeoutError, OSError) as exc:
-        print(
-            f"dnsd query: no reply from {host}:{port} over {transport} ({exc or 'timed out'}); "
-            "is a DNS server listening there? use --server HOST:PORT",
-            file=sys.stderr,
-        )
-        return 1
-    except Exception as exc:  # dnslib raises its own errors on a malformed reply
-        print(f"dnsd query: unreadable reply from {host}:{port}: {exc}", file=sys.stderr)
-        return 1
-    print(str(reply))
-    print(f";; SERVER: {host}#{port} ({transport}), status {RCODE[reply.header.rcode]}")
     return 0
 
 
@@ -217,7 +195,7 @@ def _add_api(parser: argparse.ArgumentParser) -> None:
 
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `ls`, `explain` and `query` on the `dnsd` subcommand parser."""
+    """Register `ls` and `explain` on the `dnsd` subcommand parser (`dnsd.query` adds `query`)."""
     ls = commands.add_parser(
         "ls",
         help="list names, addresses, health and containers",
@@ -229,6 +207,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     ls.add_argument("--container", default="", help="only this container (name or id prefix)")
     ls.add_argument("--network", default="", help="only endpoints on this network")
     ls.add_argument("--node", default="", help="only endpoints of this cluster node")
+    ls.add_argument("--client", default="", help="answers as this container or IP gets them")
     ls.set_defaults(func=_guard(run_ls))
 
     explain = commands.add_parser(
@@ -239,24 +218,10 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     explain.add_argument("name", help="a name: web, web.docker or web.docker.")
     _add_api(explain)
     explain.add_argument("--json", action="store_true", help="print the view as JSON")
+    explain.add_argument(
+        "--client", default="", help="what this container (name, id or IP) gets for the name"
+    )
     explain.set_defaults(func=_guard(run_explain))
-
-    query = commands.add_parser(
-        "query",
-        help="send one DNS query (a tiny dig)",
-        description="Send one DNS query and print the reply.",
-    )
-    query.add_argument("name", help="the name to ask for")
-    query.add_argument("type", nargs="?", default="A", help="record type (default A)")
-    query.add_argument(
-        "--server",
-        default="127.0.0.1:53",
-        metavar="HOST:PORT",
-        help="DNS server to ask (default 127.0.0.1:53)",
-    )
-    query.add_argument("--tcp", action="store_true", help="use TCP instead of UDP")
-    query.add_argument("--timeout", type=float, default=3.0, help="seconds to wait (default 3)")
-    query.set_defaults(func=run_query)
 
 
 # -- helpers for loosely typed JSON ---------------------------------------------

@@ -28,6 +28,7 @@ from dnsd.parsers import (
     parse_etcd_url,
     parse_host_port,
     parse_ip,
+    parse_listen,
     parse_node_name,
     parse_publish,
     parse_readable_file,
@@ -118,8 +119,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "--dns-listen",
         "dns_listen",
-        parse_host_port,
-        "DNS listen address HOST:PORT, repeatable; "
+        parse_listen,
+        "DNS listen address IP[:PORT], repeatable; "
         "'auto' = 127.0.0.1:53 and the docker0 gateway:53",
         repeat=True,
     ),
@@ -479,3 +480,10 @@ def host_dns_domain(flag: str | None, environ: Mapping[str, str] | None = None) 
     )
     flag_row = next(f for f in FLAGS if f.field == "domain")
     return str(_parse_one(flag_row, raw, where))
+
+
+def client_dns_listen(environ: Mapping[str, str] | None = None) -> str | None:
+    """The first DNS listen address in env DNSD_DNS_LISTEN ('auto' and unset: None)."""
+    environ = os.environ if environ is None else environ
+    first = (environ.get("DNSD_DNS_LISTEN") or "").replace(",", " ").split()[:1]
+    return first[0] if first and first[0] != AUTO else None

@@ -1,8 +1,8 @@
 """Value parsers for settings: text in, a typed value out, or ValueError naming what is accepted.
 
 Pure functions used by `dnsd.config`'s flag table (and by the CLI client for
-addresses). No environment, no I/O except checking that a named file can be opened and that a named
-user exists.
+addresses). No environment, no I/O except checking that a named file can be opened, that a
+named user exists, and resolving an upstream given as a host name (once, at start).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import pwd
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -111,12 +112,39 @@ def parse_user(text: str) -> str:
     return entry.pw_name
 
 
+def parse_listen(text: str) -> HostPort:
+    """A DNS listen address: an IP address with an optional port ('5355' alone is refused)."""
+    host, port = parse_host_port(text, 53)
+    try:
+        return str(ipaddress.ip_address(host)), port
+    except ValueError:
+        pass
+    hint = f"; for port {host} write 127.0.0.1:{host}" if host.isdigit() else ""
+    raise ValueError(f"expected IP:PORT such as 127.0.0.1:5353 or [::1]:53{hint}")
+
+
 def parse_upstream(text: str) -> HostPort:
-    """An upstream resolver: like a listen address, but port 0 means nothing."""
+    """An upstream resolver: an IP address or a host name resolved now, with a port from 1.
+
+    A name that does not resolve at start is refused, rather than every forwarded query
+    failing later with nothing logged.
+    """
     host, port = parse_host_port(text, 53)
     if port == 0:
         raise ValueError("expected a port from 1 to 65535")
-    return host, port
+    try:
+        return str(ipaddress.ip_address(host)), port
+    except ValueError:
+        pass
+    try:
+        name_key(host)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except (ValueError, OSError) as exc:
+        reason = exc.args[-1] if isinstance(exc, OSError) and exc.args else exc
+        raise ValueError(
+            f"expected an IP address or a host name that resolves ({reason})"
+        ) from None
+    return str(found[0][4][0]), port
 
 
 def parse_docker_url(text: str) -> str:

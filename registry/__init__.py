@@ -7,23 +7,28 @@ newest one and tells subscribers when it changes.
 """
 
 from registry.changes import Change, ChangeKind
-from registry.events import Event, Remove, Resync, Unsynced, Upsert
+from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert
 from registry.history import History
 from registry.index import SrvRecord
-from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port, Scope
+from registry.model import Address, Endpoint, Health, NameClaim, Network, Origin, Port, Scope
 from registry.names import name_key
 from registry.snapshot import Resolution, Snapshot, UnhealthyPolicy, in_rotation
 from registry.store import Store
+from registry.view import FULL_VIEW, ClientView
 
 __all__ = [
+    "FULL_VIEW",
     "Address",
     "Change",
     "ChangeKind",
+    "ClientView",
     "Endpoint",
     "Event",
     "Health",
     "History",
     "NameClaim",
+    "Network",
+    "Networks",
     "Origin",
     "Port",
     "Remove",

@@ -6,14 +6,16 @@ missed). Each event may carry a `reason`: a short human text saying what
 caused it (the Docker event, a resync, a file change), kept in the change
 history. `Unsynced` says a source's view is not known to be complete (never
 synced since start, or its connection has been lost for a while) until its next
-`Resync`. Frozen values, no behaviour.
+`Resync`. `Networks` replaces the networks one source knows (names, subnets,
+gateways), which is what lets answers be scoped to the client's networks.
+Frozen values, no behaviour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.model import Endpoint
+from registry.model import Endpoint, Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +44,11 @@ class Unsynced:
     reason: str = ""
 
 
-Event = Upsert | Remove | Resync | Unsynced
+@dataclass(frozen=True, slots=True)
+class Networks:
+    source: str
+    networks: tuple[Network, ...]
+    reason: str = ""
+
+
+Event = Upsert | Remove | Resync | Unsynced | Networks

@@ -86,6 +86,19 @@ class Address:
 
 
 @dataclass(frozen=True, slots=True)
+class Network:
+    """A network a source knows: its name, address ranges (CIDRs) and gateways.
+
+    A source address inside `subnets` is on this network (a container attached to it),
+    except the gateways, which are the host's own addresses on it.
+    """
+
+    name: str
+    subnets: tuple[str, ...] = ()
+    gateways: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Port:
     """A service port; `name` becomes the SRV service label (`_http`), else `_<port>`.
 

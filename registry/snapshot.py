@@ -3,11 +3,12 @@
 `Snapshot.apply(event)` returns a new snapshot; nothing here mutates after
 construction, and a new snapshot shares everything an event did not touch with
 the old one, so an event costs what it changed, not the size of the registry.
-Lookups take name keys (see `registry.names`) and know nothing of zones or wire
-formats. A snapshot also says which sources are `pending` (not synced yet, so a
-name they might own is unknown rather than absent) and the wall-clock second of
-its last change (`changed_at`, never earlier than the previous one; the caller
-supplies the clock reading). No I/O.
+Lookups take name keys (see `registry.names`) and a client (its address or its
+`ClientView`; the isolation rule lives in `registry.view`), and know nothing of
+zones or wire formats. A snapshot also says which sources are `pending` (not
+synced yet, so a name they might own is unknown rather than absent) and the
+wall-clock second of its last change (`changed_at`, never earlier than the
+previous one; the caller supplies the clock reading). No I/O.
 """
 
 from __future__ import annotations
@@ -16,11 +17,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from registry.events import Event, Remove, Resync, Unsynced, Upsert
+from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert
 from registry.index import Indexes, Pair, SrvRecord, canonical_ip
 from registry.layered import DELETED, LayeredMap, _Deleted
-from registry.model import Endpoint, Origin
-from registry.reachability import visible_addresses
+from registry.model import Endpoint, Network
+from registry.view import (
+    FULL_VIEW,
+    ClientView,
+    NetworkIndex,
+    client_view,
+    prefer_project,
+    visible_addresses,
+    visible_endpoints,
+)
 
 Ref = tuple[str, str]
 Sources = dict[str, LayeredMap[str, Endpoint]]
@@ -40,11 +49,21 @@ class UnhealthyPolicy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """What a name resolves to for one client; `exists` is False for an unknown name."""
+    """What a name resolves to for one client; `exists` is False for an unknown name.
+
+    `hidden` is True when the name is registered but nothing behind it is visible to
+    this client (the isolation rule): for that client it does not exist.
+    """
 
     exists: bool
     addresses: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
+    hidden: bool = False
+
+
+NOT_FOUND = Resolution(exists=False)
+HIDDEN = Resolution(exists=False, hidden=True)
+FOUND = Resolution(exists=True)
 
 
 class _AllEndpoints(Mapping[Ref, Endpoint]):
@@ -76,7 +95,7 @@ class _AllEndpoints(Mapping[Ref, Endpoint]):
 class Snapshot:
     """All endpoints at one version, indexed by name, SRV name and address."""
 
-    __slots__ = ("_indexes", "_sources", "changed_at", "pending", "version")
+    __slots__ = ("_indexes", "_networks", "_sources", "changed_at", "pending", "version")
 
     def __init__(
         self,
@@ -85,10 +104,12 @@ class Snapshot:
         *,
         pending: Iterable[str] = (),
         changed_at: int = 0,
+        networks: NetworkIndex | None = None,
     ) -> None:
         self.version = version
         self.pending = frozenset(pending)
         self.changed_at = changed_at
+        self._networks = networks or NetworkIndex()
         self._sources: Sources = {}
         self._indexes = Indexes()
         if endpoints:
@@ -103,6 +124,9 @@ class Snapshot:
         """Return the snapshot that follows this one after `event` (itself if nothing changed);
         `now` is the wall-clock second of the change (`changed_at` keeps the later of it and
         the previous one)."""
+        if isinstance(event, Networks):
+            index = self._networks.replaced(event.source, event.networks)
+            return self if index is self._networks else self._changed([], self.pending, now, index)
         pending = self.pending
         if isinstance(event, Upsert):
             ep = event.endpoint
@@ -121,7 +145,13 @@ class Snapshot:
             return self
         return self._changed(pairs, pending, now)
 
-    def _changed(self, pairs: list[Pair], pending: frozenset[str], now: int | None) -> Snapshot:
+    def _changed(
+        self,
+        pairs: list[Pair],
+        pending: frozenset[str],
+        now: int | None,
+        networks: NetworkIndex | None = None,
+    ) -> Snapshot:
         per_source: dict[str, dict[str, Endpoint | _Deleted]] = {}
         for before, after in pairs:
             ref = (after or before).ref  # type: ignore[union-attr]
@@ -137,6 +167,7 @@ class Snapshot:
         new.version = self.version + 1
         new.pending = pending
         new.changed_at = self.changed_at if now is None else max(self.changed_at, now)
+        new._networks = networks or self._networks
         new._sources = sources
         new._indexes = self._indexes.changed(pairs) if pairs else self._indexes
         return new
@@ -167,39 +198,82 @@ class Snapshot:
         """True when some relative name ends in `.key` (an empty non-terminal if not a name)."""
         return key in self._indexes.below
 
-    def endpoint_at(self, ip: str) -> Endpoint | None:
-        """The endpoint that owns address `ip` (PTR, and who a client is)."""
-        owners = self._indexes.ips.get(canonical_ip(ip))
-        return owners[0] if owners else None
+    def networks(self) -> tuple[Network, ...]:
+        """Every network the sources have published (names, subnets, gateways)."""
+        return self._networks.networks()
+
+    def subnets(self) -> frozenset[str]:
+        """Every known network's subnet; the same object until the networks change."""
+        return self._networks.subnets
+
+    def endpoint_at(self, ip: str, view: ClientView = FULL_VIEW) -> Endpoint | None:
+        """The endpoint that owns address `ip` (PTR, and who a client is).
+
+        With a scoped `view`, None unless that client may be given the address.
+        """
+        canonical = canonical_ip(ip)
+        owners = self._indexes.ips.get(canonical)
+        if not owners:
+            return None
+        endpoint = owners[0]
+        if view.networks is None:
+            return endpoint
+        for address in endpoint.addresses:
+            if canonical_ip(address.ip) == canonical and view.sees(address):
+                return endpoint
+        return None
+
+    def view_of(self, client_ip: str | None) -> ClientView:
+        """The isolation rule's view of the client at `client_ip` (None: the full view)."""
+        if client_ip is None:
+            return FULL_VIEW
+        return client_view(client_ip, self.endpoint_at(client_ip), self._networks)
 
     def addresses_of(self, endpoint: Endpoint, client_ip: str | None = None) -> tuple[str, ...]:
-        """The addresses of one endpoint that `client_ip` can reach (SRV glue)."""
-        client = self.endpoint_at(client_ip) if client_ip else None
-        return visible_addresses((endpoint,), client)
+        """The addresses of one endpoint that the client at `client_ip` may be given (SRV glue)."""
+        return visible_addresses(self.view_of(client_ip), (endpoint,))
 
     def resolve(
         self,
         key: str,
         client_ip: str | None = None,
         policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+        *,
+        view: ClientView | None = None,
     ) -> Resolution:
-        """Addresses for name `key` as seen by `client_ip`, in stable (unrotated) order."""
+        """Addresses for name `key` as seen by the client, in stable (unrotated) order.
+
+        The client is `view` when given, else the view of `client_ip`.
+        """
+        if view is None:
+            view = self.view_of(client_ip)
         claimants = self._indexes.names.get(key)
         if claimants is None:
-            return Resolution(exists=key in self._indexes.srv)
-        client = self.endpoint_at(client_ip) if client_ip else None
-        chosen = in_rotation(_prefer_project(claimants, key, client), policy)
-        return Resolution(True, visible_addresses(chosen, client), chosen)
+            records = self._indexes.srv.get(key)
+            if records is None:
+                return NOT_FOUND
+            seen = visible_endpoints(view, tuple(r.endpoint for r in records))
+            return FOUND if seen else HIDDEN
+        seen = visible_endpoints(view, claimants)
+        if not seen:
+            return HIDDEN
+        chosen = in_rotation(prefer_project(view, key, seen), policy)
+        return Resolution(True, visible_addresses(view, chosen), chosen)
 
     def resolve_srv(
         self,
         key: str,
         client_ip: str | None = None,
         policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+        *,
+        view: ClientView | None = None,
     ) -> tuple[SrvRecord, ...]:
-        """SRV records under `key` whose endpoints are in rotation."""
+        """SRV records under `key` whose endpoints are visible to the client and in rotation."""
+        if view is None:
+            view = self.view_of(client_ip)
         records = self._indexes.srv.get(key) or ()
-        chosen = {e.ref for e in in_rotation(tuple(r.endpoint for r in records), policy)}
+        seen = visible_endpoints(view, tuple(r.endpoint for r in records))
+        chosen = {e.ref for e in in_rotation(seen, policy)}
         return tuple(r for r in records if r.endpoint.ref in chosen)
 
 
@@ -220,21 +294,6 @@ def _resync_pairs(own: Mapping[str, Endpoint], event: Resync) -> list[Pair]:
             pairs.append((before, endpoint))
     pairs += [(ep, None) for id_, ep in own.items() if id_ not in wanted]
     return pairs
-
-
-def _prefer_project(
-    claimants: tuple[Endpoint, ...], key: str, client: Endpoint | None
-) -> tuple[Endpoint, ...]:
-    """For a bare Compose service name, keep the client's own project when it has one."""
-    if client is None or not client.project:
-        return claimants
-    own = tuple(
-        ep
-        for ep in claimants
-        if ep.project == client.project
-        and any(c.key == key and c.origin is Origin.COMPOSE_SERVICE for c in ep.claims)
-    )
-    return own or claimants
 
 
 def in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:

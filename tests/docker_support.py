@@ -70,6 +70,12 @@ def ip_on(name: str, network: str) -> str:
     return str(inspect(name)["NetworkSettings"]["Networks"][network]["IPAddress"])
 
 
+def gateway_of(network: str) -> str:
+    """The gateway address of a network (the host's own address on it)."""
+    config = json.loads(docker("network", "inspect", "-f", "{{json .IPAM.Config}}", network))
+    return str(config[0]["Gateway"])
+
+
 @dataclass
 class DockerLab:
     """Creates uniquely named containers and networks and removes them all at the end."""

@@ -9,7 +9,9 @@ off, and restarted as soon as its source answers again after having been
 down, so a long outage does not leave stale answers for a whole backoff
 period. When a watcher has been down for `unsynced_after` seconds without a
 new `Resync`, it applies `Unsynced(source)`, so names the source might own
-stop being denied. Logs only here, at the edge.
+stop being denied. It logs one summary line when a (re)connection has synced
+(`docker: connected to URL, 27 containers, 41 names, 120 ms`). Logs only here,
+at the edge.
 """
 
 from __future__ import annotations
@@ -89,9 +91,13 @@ class Supervisor:
         try:
             while True:
                 self.status.state = WatcherState.RESYNCING
+                started: float | None = time.monotonic()
                 try:
                     async for event in self.watcher.watch():
                         self._handle(event)
+                        if started is not None and isinstance(event, Resync):
+                            self._log_synced(event, time.monotonic() - started)
+                            started = None
                         backoff = self._min_backoff
                     raise ConnectionError("event stream ended")
                 except asyncio.CancelledError:
@@ -134,6 +140,21 @@ class Supervisor:
             self.status.synced_once = True
             self.status.state = WatcherState.CONNECTED
             self.synced.set()
+
+    def _log_synced(self, event: Resync, seconds: float) -> None:
+        """One line per (re)connection: where from, how many endpoints and names, how long."""
+        where = getattr(self.watcher, "where", "") or self.watcher.source
+        unit = getattr(self.watcher, "unit", "endpoints")
+        names = {claim.key for endpoint in event.endpoints for claim in endpoint.claims}
+        log.info(
+            "%s: connected to %s, %d %s, %d names, %.0f ms",
+            self.watcher.source,
+            where,
+            len(event.endpoints),
+            unit,
+            len(names),
+            seconds * 1000,
+        )
 
     def _failed(self, exc: Exception, backoff: float) -> None:
         if self._unsynced is None:

@@ -7,7 +7,7 @@ this module and ships what it returns.
 
 from __future__ import annotations
 
-import ipaddress
+import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +33,15 @@ CONTAINER_ACTIONS = frozenset(
 NETWORK_MEMBER_ACTIONS = frozenset({"connect", "disconnect"})
 NETWORK_SET_ACTIONS = frozenset({"create", "destroy", "remove"})
 HEALTH_ACTION = "health_status"
+GOING_AWAY_ACTIONS = frozenset({"die", "stop"})
+KILL_ACTION = "kill"
+STOPPING_SIGNALS = frozenset(
+    {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGPWR}
+)
+"""Signals `docker stop`/`docker kill` use to end a container (its own StopSignal counts too)."""
+KILL_RECHECK_SECONDS = 15.0
+"""After a stopping signal the container is out at once; if it is still running this much
+later (it trapped the signal), an inspect brings it back."""
 
 EVENT_FILTERS: dict[str, list[str]] = {
     "type": ["container", "network"],
@@ -52,6 +61,8 @@ class Reaction(StrEnum):
     IGNORE = "ignore"
     REINSPECT = "reinspect"  # inspect the container again: Upsert, or Remove when gone/stopped
     REMOVE = "remove"  # the container no longer exists
+    GONE = "gone"  # the container is going away (die, stop): out of rotation now, no inspect
+    KILLED = "killed"  # a signal: GONE when it is a stopping signal, else REINSPECT
     NETWORKS = "networks"  # the set of networks changed: refresh subnets
 
 
@@ -59,6 +70,7 @@ class Reaction(StrEnum):
 class EventAction:
     reaction: Reaction
     container_id: str = ""
+    signal: int | None = None  # KILLED: the signal number, when the event names one
 
 
 IGNORE = EventAction(Reaction.IGNORE)
@@ -73,6 +85,11 @@ def action_for_event(event: Json) -> EventAction:
         cid = str(actor.get("ID") or event.get("id") or "")
         if action == "destroy":
             return EventAction(Reaction.REMOVE, cid)
+        if action in GOING_AWAY_ACTIONS:
+            return EventAction(Reaction.GONE, cid)
+        if action == KILL_ACTION:
+            attributes = actor.get("Attributes") or {}
+            return EventAction(Reaction.KILLED, cid, signal_number(attributes.get("signal")))
         if action in CONTAINER_ACTIONS or action == HEALTH_ACTION:
             return EventAction(Reaction.REINSPECT, cid)
     elif kind == "network":
@@ -115,6 +132,27 @@ def _event_time(event: Json) -> str:
     except (OverflowError, OSError, ValueError):
         return ""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def signal_number(value: object) -> int | None:
+    """A signal as an event or a container config spells it ('15', 'SIGTERM', 'TERM')."""
+    text = str(value or "").strip().upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(signal.Signals[text if text.startswith("SIG") else "SIG" + text])
+    except KeyError:
+        return None
+
+
+def is_stopping_signal(number: int | None, stop_signal: int | None) -> bool:
+    """Does a `kill` with this signal mean the container is going away?"""
+    return number is not None and (number in STOPPING_SIGNALS or number == stop_signal)
+
+
+def stop_signal_of(data: Json) -> int | None:
+    """The container's configured StopSignal (what `docker stop` sends), if it sets one."""
+    return signal_number((data.get("Config") or {}).get("StopSignal"))
 
 
 # -- one container ------------------------------------------------------------
@@ -166,12 +204,12 @@ def canonical_name(data: Json) -> str:
 
 
 def claims_of(data: Json, name: str) -> tuple[NameClaim, ...]:
-    """Every name the container claims, first origin wins for a repeated key."""
-    found: dict[str, NameClaim] = {}
-    for key, origin in _claim_candidates(data, name):
-        if key and key not in found:
-            found[key] = NameClaim(key, origin)
-    return tuple(found.values())
+    """Every name the container claims with every origin of it (Compose makes the service
+    name a network alias too; both count), each (name, origin) once, in discovery order."""
+    found = dict.fromkeys(
+        NameClaim(key, origin) for key, origin in _claim_candidates(data, name) if key
+    )
+    return tuple(found)
 
 
 def _claim_candidates(data: Json, name: str) -> Iterable[tuple[str, Origin]]:
@@ -303,34 +341,6 @@ def health_of(state: Json) -> Health:
         return Health.NONE
 
 
-# -- networks -----------------------------------------------------------------
-
-
 def overlays_of(networks: Iterable[Json]) -> frozenset[str]:
     """Names of the multi-host networks (scope swarm or global) in a `/networks` listing."""
     return frozenset(str(n.get("Name")) for n in networks if n.get("Scope") in MULTI_HOST_SCOPES)
-
-
-def subnets_of(networks: Iterable[Json]) -> frozenset[str]:
-    """CIDRs of every network in a `/networks` listing."""
-    out: set[str] = set()
-    for network in networks:
-        for config in (network.get("IPAM") or {}).get("Config") or ():
-            subnet = (config or {}).get("Subnet")
-            if subnet:
-                out.add(str(ipaddress.ip_network(subnet, strict=False)))
-    return frozenset(out)
-
-
-def bridge_gateway(networks: Iterable[Json]) -> str | None:
-    """The default bridge's gateway: its IPAM gateway, else the subnet's first host."""
-    for network in networks:
-        if network.get("Name") != "bridge":
-            continue
-        for config in (network.get("IPAM") or {}).get("Config") or ():
-            if config.get("Gateway"):
-                return str(config["Gateway"])
-            if config.get("Subnet"):
-                subnet = ipaddress.ip_network(config["Subnet"], strict=False)
-                return str(next(subnet.hosts()))
-    return None

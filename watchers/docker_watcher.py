@@ -1,8 +1,11 @@
 """The Docker watcher: keeps the registry equal to what the engine is running.
 
-Each (re)connect notes the engine's clock, lists and inspects every running
-container, yields one `Resync`, then follows the event stream from that
-moment (duplicates are harmless: a re-inspect is idempotent). The SDK blocks,
+Each (re)connect notes the engine's clock, lists the networks (one `Networks`
+event: names, subnets, gateways), lists and inspects every running container,
+yields one `Resync`, then follows the event stream from that moment
+(duplicates are harmless: a re-inspect is idempotent). A container going away
+(`die`, `stop`, a `kill` with a stopping signal) is removed at once, before
+any inspect; a killed container still running later is inspected again. The SDK blocks,
 so every engine call runs in a daemon thread and the event stream is pumped
 from one into an asyncio queue; closing the generator closes the stream.
 Failures leave `watch()` as `DockerUnavailable`; the `Supervisor` retries.
@@ -18,25 +21,27 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import docker
 import docker.errors
 import requests
 
-from registry import Endpoint, Event, Remove, Resync, Upsert
+from registry import Endpoint, Event, Network, Networks, Remove, Resync, Upsert
+from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
 from watchers.docker_translate import (
     EVENT_FILTERS,
+    KILL_RECHECK_SECONDS,
     EventAction,
     Json,
     Reaction,
     action_for_event,
-    bridge_gateway,
     container_labels,
     describe_event,
     endpoint_from_inspect,
+    is_stopping_signal,
     overlays_of,
-    subnets_of,
+    stop_signal_of,
 )
 from watchers.swarm_translate import TASK_LABEL, is_manager
 
@@ -57,6 +62,16 @@ class _StreamEnd:
 
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
+
+
+class _Recheck:
+    """Queue item: inspect a container that was killed but may have survived the signal."""
+
+    def __init__(self, container_id: str) -> None:
+        self.container_id = container_id
+
+
+_Item = Json | _StreamEnd | _Recheck
 
 
 class DockerWatcher:
@@ -82,38 +97,60 @@ class DockerWatcher:
         self._skip_tasks = False
         self._subnets: frozenset[str] = frozenset()
         self._overlays: frozenset[str] = frozenset()
+        self._networks: tuple[Network, ...] = ()
         self._bridge_gateway: str | None = None
         self._connections = 0
+        self._stop_signals: dict[str, int | None] = {}  # container id -> its StopSignal
+        self.recheck_after = KILL_RECHECK_SECONDS
 
     def subnets(self) -> frozenset[str]:
         """CIDRs of every local Docker network, as of the last resync or network event."""
         return self._subnets
 
+    unit = "containers"  # what the sync summary line counts
+
     @property
     def display_url(self) -> str:
         return self.url or str(_env_kwargs().get("base_url") or DEFAULT_URL)
 
+    @property
+    def where(self) -> str:
+        return self.display_url
+
     async def watch(self) -> AsyncIterator[Event]:
         client = await self._call(self._connect)
         stream: Any = None
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        timers: list[asyncio.TimerHandle] = []
         try:
             info = await self._call(client.info)
             since = _engine_time_of(info)
             self._skip_tasks = self.leave_swarm_tasks and is_manager(info)
+            await self._call(lambda: self._refresh_networks(client))
+            yield Networks(self.source, self._networks)
             endpoints = await self._call(lambda: self._list(client))
             self._connections += 1
             yield Resync(self.source, endpoints, _resync_reason(self._connections))
             stream = await self._call(
                 lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
             )
-            async for item in _pump(stream, self.display_url):
-                event = await self._react(client, action_for_event(item), describe_event(item))
+            _start_pump(stream, queue)
+            while True:
+                item = await queue.get()
+                if isinstance(item, _StreamEnd):
+                    _raise_stream_end(item, self.display_url)
+                if isinstance(item, _Recheck):
+                    action = EventAction(Reaction.REINSPECT, item.container_id)
+                    reason = "inspected again after a kill it may have survived"
+                else:
+                    action = self._judge_kill(action_for_event(item), queue, timers)
+                    reason = describe_event(item)
+                event = await self._react(client, action, reason)
                 if event is not None:
                     yield event
-            raise DockerUnavailable(
-                f"the Docker engine at {self.display_url} closed its event stream"
-            )
         finally:
+            for timer in timers:
+                timer.cancel()
             _close_quietly(stream)
             _close_quietly(client)
 
@@ -145,6 +182,20 @@ class DockerWatcher:
         finally:
             sock.close()
 
+    def _judge_kill(
+        self, action: EventAction, queue: asyncio.Queue[_Item], timers: list[asyncio.TimerHandle]
+    ) -> EventAction:
+        """A kill with a stopping signal: gone now, and inspected again later."""
+        if action.reaction is not Reaction.KILLED:
+            return action
+        cid = action.container_id
+        if not is_stopping_signal(action.signal, self._stop_signals.get(cid)):
+            return EventAction(Reaction.REINSPECT, cid)
+        loop = asyncio.get_running_loop()
+        timers[:] = [t for t in timers if not t.cancelled() and t.when() > loop.time()]
+        timers.append(loop.call_later(self.recheck_after, queue.put_nowait, _Recheck(cid)))
+        return EventAction(Reaction.GONE, cid)
+
     # -- engine calls (run in threads) -----------------------------------------
     def _connect(self) -> Any:
         kwargs = {"base_url": self.url} if self.url else _env_kwargs()
@@ -153,7 +204,6 @@ class DockerWatcher:
         return client
 
     def _list(self, client: Any) -> tuple[Endpoint, ...]:
-        self._refresh_networks(client)
         found = (self._endpoint(client, c["Id"]) for c in client.containers())
         return tuple(ep for ep in found if ep is not None)
 
@@ -161,9 +211,11 @@ class DockerWatcher:
         try:
             data = client.inspect_container(container_id)
         except docker.errors.NotFound:
+            self._stop_signals.pop(container_id, None)
             return None
         if self._skip_tasks and TASK_LABEL in container_labels(data):
             return None
+        self._stop_signals[container_id] = stop_signal_of(data)
         return endpoint_from_inspect(
             data, self.source, self.host_ip or self._bridge_gateway, self._overlays
         )
@@ -172,15 +224,19 @@ class DockerWatcher:
         networks = client.networks()
         self._subnets = subnets_of(networks)
         self._overlays = overlays_of(networks)
+        self._networks = networks_from_listing(networks)
         self._bridge_gateway = bridge_gateway(networks)
 
     # -- events ---------------------------------------------------------------
     async def _react(self, client: Any, action: EventAction, reason: str) -> Event | None:
         if action.reaction is Reaction.REMOVE:
+            self._stop_signals.pop(action.container_id, None)
+            return Remove(self.source, action.container_id, reason)
+        if action.reaction is Reaction.GONE:
             return Remove(self.source, action.container_id, reason)
         if action.reaction is Reaction.NETWORKS:
             await self._call(lambda: self._refresh_networks(client))
-            return None
+            return Networks(self.source, self._networks)
         if action.reaction is Reaction.REINSPECT:
             endpoint = await self._call(lambda: self._endpoint(client, action.container_id))
             if endpoint is None:  # the inspect this event asked for found it stopped or gone
@@ -256,10 +312,10 @@ def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) 
         loop.call_soon_threadsafe(fn, *args)
 
 
-async def _pump(stream: Iterator[Json], url: str) -> AsyncIterator[Json]:
-    """Read a blocking event stream in a daemon thread and yield its items on the loop."""
+def _start_pump(stream: Iterator[Json], queue: asyncio.Queue[_Item]) -> None:
+    """Read a blocking event stream in a daemon thread and put its items on `queue`,
+    then a `_StreamEnd`."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Json | _StreamEnd] = asyncio.Queue()
 
     def run() -> None:
         end = _StreamEnd(None)
@@ -271,15 +327,14 @@ async def _pump(stream: Iterator[Json], url: str) -> AsyncIterator[Json]:
         _post(loop, queue.put_nowait, end)
 
     threading.Thread(target=run, name="dnsd-docker-events", daemon=True).start()
-    while True:
-        item = await queue.get()
-        if isinstance(item, _StreamEnd):
-            if item.error is not None:
-                raise DockerUnavailable(
-                    f"lost the Docker engine at {url}: {_reason(item.error)}; is dockerd running?"
-                )
-            return
-        yield item
+
+
+def _raise_stream_end(end: _StreamEnd, url: str) -> NoReturn:
+    if end.error is not None:
+        raise DockerUnavailable(
+            f"lost the Docker engine at {url}: {_reason(end.error)}; is dockerd running?"
+        )
+    raise DockerUnavailable(f"the Docker engine at {url} closed its event stream")
 
 
 def _close_quietly(resource: Any) -> None:

@@ -81,6 +81,8 @@ class RecordsFile:
         self.poll = poll
         self.source = f"file:{path}"
         self._reload = asyncio.Event()
+        self.where = str(path)
+        self.unit = "records"  # what the sync summary line counts
 
     def reload(self) -> None:
         """Re-read the file now, even if its size, mtime and inode look unchanged."""

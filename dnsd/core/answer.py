@@ -3,6 +3,8 @@
 Pure: no sockets, no logging, no clock, no wire bytes. It decides whether a name is local at all
 (`None` means "not ours": the caller forwards or refuses) and, for local names, fills the
 answer, authority and additional sections. Round-robin is the caller's `rotation` step.
+What the client may see is its `ClientView` (the isolation rule, `registry.view`): a name,
+SRV or PTR whose addresses are all hidden from it is NXDOMAIN for it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dnslib import AAAA, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSLabel
 
 from dnsd.core import reverse
 from dnsd.core.zone import ZoneSettings
-from registry import Endpoint, Snapshot
+from registry import ClientView, Endpoint, Snapshot
 from registry.names import qualify
+from registry.view import visible_endpoints
 
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
 SRV_PRIORITY = 0
@@ -42,7 +45,7 @@ class _Ask:
     qtype: int
     snapshot: Snapshot
     settings: ZoneSettings
-    client_ip: str | None
+    view: ClientView
     rotation: int
 
 
@@ -53,9 +56,15 @@ def answer(
     settings: ZoneSettings,
     client_ip: str | None = None,
     rotation: int = 0,
+    view: ClientView | None = None,
 ) -> LocalAnswer | None:
-    """The local answer for (qname, qtype), or None when the name is not local."""
-    ask = _Ask(qname, qtype, snapshot, settings, client_ip, rotation)
+    """The local answer for (qname, qtype), or None when the name is not local.
+
+    The client is `view` when the caller has it, else the view of `client_ip`.
+    """
+    if view is None:
+        view = snapshot.view_of(client_ip)
+    ask = _Ask(qname, qtype, snapshot, settings, view, rotation)
     name = str(qname).lower()
     zone = settings.zone
     if name == zone:
@@ -86,7 +95,9 @@ def _is_bare(name: str) -> bool:
 
 
 def _named(ask: _Ask, key: str) -> LocalAnswer | None:
-    resolution = ask.snapshot.resolve(key, ask.client_ip, ask.settings.unhealthy)
+    resolution = ask.snapshot.resolve(key, policy=ask.settings.unhealthy, view=ask.view)
+    if resolution.hidden:
+        return _negative(ask, RCODE.NXDOMAIN, ask.settings.zone)
     if not resolution.exists:
         return None
     if ask.qtype == QTYPE.SRV:
@@ -107,7 +118,7 @@ def _addresses(ask: _Ask, addresses: tuple[str, ...]) -> LocalAnswer | None:
 
 
 def _srv(ask: _Ask, key: str) -> LocalAnswer:
-    records = ask.snapshot.resolve_srv(key, ask.client_ip, ask.settings.unhealthy)
+    records = ask.snapshot.resolve_srv(key, policy=ask.settings.unhealthy, view=ask.view)
     zone = ask.settings.zone
     records = tuple(r for r in records if _fits(qualify(r.target, zone)))
     if not records:
@@ -124,9 +135,11 @@ def _srv(ask: _Ask, key: str) -> LocalAnswer:
 def _glue(ask: _Ask, target: str, endpoint: Endpoint) -> list[RR]:
     label = DNSLabel(target)
     glue = []
-    for ip in ask.snapshot.addresses_of(endpoint, ask.client_ip):
-        rdata = AAAA(ip) if ":" in ip else A(ip)
-        glue.append(_rr(label, QTYPE.AAAA if ":" in ip else QTYPE.A, rdata, ask))
+    for address in endpoint.addresses:
+        if not ask.view.sees(address):
+            continue
+        rdata = AAAA(address.ip) if ":" in address.ip else A(address.ip)
+        glue.append(_rr(label, QTYPE.AAAA if ":" in address.ip else QTYPE.A, rdata, ask))
     return glue
 
 
@@ -137,9 +150,21 @@ def _in_zone_missing(ask: _Ask, relative: str) -> LocalAnswer:
             if found is not None:
                 return found
         return _nodata(ask)
-    if _is_empty_non_terminal(ask.snapshot, relative):
+    if _is_empty_non_terminal(ask.snapshot, relative) and _has_visible_below(ask, relative):
         return _nodata(ask)
     return _denial(ask, ask.settings.zone)
+
+
+def _has_visible_below(ask: _Ask, relative: str) -> bool:
+    """For a scoped client, an empty non-terminal exists only above a name it may see."""
+    if not ask.view.scoped:
+        return True
+    tail = "." + relative
+    names, srv = ask.snapshot.names(), ask.snapshot.srv_names()
+    below = [eps for key, eps in names.items() if key.endswith(tail)]
+    below += [tuple(r.endpoint for r in records) for key, records in srv.items()
+              if key.endswith(tail)]  # fmt: skip
+    return any(visible_endpoints(ask.view, endpoints) for endpoints in below)
 
 
 def _apex(ask: _Ask) -> LocalAnswer:
@@ -168,7 +193,9 @@ def _ns_glue(ask: _Ask) -> tuple[RR, ...]:
 def _reverse(ask: _Ask, name: str) -> LocalAnswer | None:
     ip = reverse.address_of(name)
     local_zone = reverse.local_zone(name)
-    endpoint = ask.snapshot.endpoint_at(ip) if ip is not None else None
+    endpoint = ask.snapshot.endpoint_at(ip, ask.view) if ip is not None else None
+    if endpoint is None and ip is not None and ask.snapshot.endpoint_at(ip) is not None:
+        return _negative(ask, RCODE.NXDOMAIN, local_zone or name)  # not this client's
     if endpoint is not None:
         if ask.qtype not in (QTYPE.PTR, QTYPE.ANY):
             return _negative(ask, RCODE.NOERROR, local_zone or name)

@@ -1,20 +1,40 @@
 """The explain view: what dnsd believes about each name, and why, as JSON-able dicts.
 
-Pure: a `Snapshot` (plus the zone and the unhealthy policy) in, plain dicts and
-lists out. The HTTP API serves these and the CLI prints them. It must not do
-I/O, log, or decide anything the registry decides: who is in rotation comes from
-`registry.in_rotation`, the rule `Snapshot.resolve` applies.
+Pure: a `Snapshot` (plus the zone, the unhealthy policy and optionally one client's
+`ClientView`) in, plain dicts and lists out. The HTTP API serves these and the CLI
+prints them. It must not do I/O, log, or decide anything the registry decides: who
+is in rotation comes from `registry.in_rotation`, the rule `Snapshot.resolve` applies,
+and what a client may see from `registry.view` (the same rule DNS answers use).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import ipaddress
 import re
 from dataclasses import dataclass
 
-from registry import Address, Endpoint, Scope, Snapshot, UnhealthyPolicy, in_rotation, name_key
+from registry import (
+    FULL_VIEW,
+    Address,
+    ClientView,
+    Endpoint,
+    Origin,
+    Scope,
+    Snapshot,
+    UnhealthyPolicy,
+    in_rotation,
+    name_key,
+)
 from registry.names import qualify, user_key
+from registry.view import UNSCOPED_NETWORKS, visible_endpoints
+
+EMBEDDED_ORIGINS = frozenset({Origin.CONTAINER_NAME, Origin.ALIAS, Origin.COMPOSE_SERVICE})
+"""Origins Docker's embedded DNS (127.0.0.11) also answers: container names, network aliases
+(Compose adds the service name as one)."""
+DEFAULT_BRIDGE = "bridge"
+HIDDEN = "not reachable from this client (no shared network)"
 
 FAIL_OPEN = "fail-open: every endpoint unhealthy"
 
@@ -53,25 +73,65 @@ def _fail_open(endpoints: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> bool
     return bool(chosen) and not any(ep.healthy for ep in chosen)
 
 
-def endpoint_view(ep: Endpoint, key: str | None = None) -> Json:
+def client_view_of(snapshot: Snapshot, text: str) -> ClientView | None:
+    """The view of a client named by IP address, container name or id prefix.
+
+    '' is the full view (nobody in particular); None when no such container is known.
+    """
+    text = text.strip().lower()
+    if not text:
+        return FULL_VIEW
+    try:
+        return snapshot.view_of(str(ipaddress.ip_address(text)))
+    except ValueError:
+        pass
+    for ep in sorted(snapshot.endpoints.values(), key=lambda e: (e.name, e.source, e.id)):
+        if ep.addresses and (ep.name == text or (len(text) >= 4 and ep.id.startswith(text))):
+            scoped = [a for a in ep.addresses if a.network not in UNSCOPED_NETWORKS]
+            return snapshot.view_of((scoped or list(ep.addresses))[0].ip)
+    return None
+
+
+def embedded_dns_networks(key: str, endpoints: tuple[Endpoint, ...]) -> list[str]:
+    """User-defined networks on which Docker's 127.0.0.11 answers the bare name `key` itself."""
+    if "." in key:
+        return []
+    out = {
+        address.network
+        for ep in endpoints
+        if ep.source == "docker"
+        and any(c.key == key and c.origin in EMBEDDED_ORIGINS for c in ep.claims)
+        for address in ep.addresses
+        if address.network not in UNSCOPED_NETWORKS and address.network != DEFAULT_BRIDGE
+    }
+    return sorted(out)
+
+
+def endpoint_view(ep: Endpoint, key: str | None = None, view: ClientView = FULL_VIEW) -> Json:
     """One endpoint: who it is, where it answers, and (for `key`) why it claims the name."""
-    view: Json = {
+    addresses: list[Json] = []
+    for a in ep.addresses:
+        entry = _address_view(a)
+        if view.scoped:
+            entry["visible"] = view.sees(a)
+        addresses.append(entry)
+    view_json: Json = {
         "source": ep.source,
         "id": ep.id,
         "container": ep.name,
-        "addresses": [_address_view(a) for a in ep.addresses],
+        "addresses": addresses,
         "ports": [{"port": p.port, "proto": p.proto, "name": p.name} for p in ep.ports],
         "health": ep.health.value,
         "paused": ep.paused,
         "project": ep.project,
     }
     if ep.meta:
-        view["details"] = dict(ep.meta)
+        view_json["details"] = dict(ep.meta)
     if ep.node:
-        view["node"] = ep.node
+        view_json["node"] = ep.node
     if key is not None:
-        view["origins"] = [c.origin.value for c in ep.claims if c.key == key]
-    return view
+        view_json["origins"] = [c.origin.value for c in ep.claims if c.key == key]
+    return view_json
 
 
 def _address_view(address: Address) -> Json:
@@ -83,28 +143,42 @@ def _address_view(address: Address) -> Json:
 
 
 def record_view(
-    snapshot: Snapshot, key: str, zone: str, policy: UnhealthyPolicy, filters: Filters = Filters()
+    snapshot: Snapshot,
+    key: str,
+    zone: str,
+    policy: UnhealthyPolicy,
+    filters: Filters = Filters(),
+    view: ClientView = FULL_VIEW,
 ) -> Json | None:
-    """The explain view of one name key, or None if it has no (matching) endpoints."""
+    """The explain view of one name key as `view`'s client gets it, or None if it has no
+    (matching) endpoints."""
     claimants = tuple(ep for ep in snapshot.names().get(key, ()) if _matches_endpoint(ep, filters))
     if not claimants:
         return None
     every = snapshot.names()[key]
-    reasons = rotation(every, policy)
-    fail_open = _fail_open(every, policy)
+    pool = visible_endpoints(view, every)
+    reasons = rotation(pool, policy)
+    fail_open = _fail_open(pool, policy)
     endpoints = []
     for ep in claimants:
-        view = endpoint_view(ep, key)
-        view["in_rotation"] = reasons[ep.ref] == ""
-        view["reason"] = _reason(ep, reasons[ep.ref], fail_open)
-        endpoints.append(view)
-    return {
+        entry = endpoint_view(ep, key, view)
+        reason = reasons.get(ep.ref, HIDDEN)
+        entry["in_rotation"] = reason == ""
+        entry["reason"] = _reason(ep, reason, fail_open)
+        endpoints.append(entry)
+    resolution = snapshot.resolve(key, policy=policy, view=view)
+    out: Json = {
         "name": key,
         "fqdn": qualify(key, zone),
-        "answer": list(snapshot.resolve(key, None, policy).addresses),
+        "answer": list(resolution.addresses),
         "fail_open": fail_open,
         "endpoints": endpoints,
+        "docker_answers_bare_name_on": embedded_dns_networks(key, every),
     }
+    if view.scoped:
+        out["client"] = {"networks": sorted(view.networks or ()), "project": view.project}
+        out["exists_for_client"] = not resolution.hidden
+    return out
 
 
 def _reason(ep: Endpoint, out_reason: str, fail_open: bool) -> str:
@@ -116,25 +190,35 @@ def _reason(ep: Endpoint, out_reason: str, fail_open: bool) -> str:
 
 
 def records_view(
-    snapshot: Snapshot, zone: str, policy: UnhealthyPolicy, filters: Filters = Filters()
+    snapshot: Snapshot,
+    zone: str,
+    policy: UnhealthyPolicy,
+    filters: Filters = Filters(),
+    view: ClientView = FULL_VIEW,
 ) -> list[Json]:
-    """Every name (sorted) with its endpoints, narrowed by `filters`."""
+    """Every name (sorted) with its endpoints, narrowed by `filters`, as `view` gets it."""
     out = []
     for key in sorted(snapshot.names()):
         if filters.name and not _matches_name(key, zone, filters.name):
             continue
-        view = record_view(snapshot, key, zone, policy, filters)
-        if view is not None:
-            out.append(view)
+        record = record_view(snapshot, key, zone, policy, filters, view)
+        if record is not None:
+            out.append(record)
     return out
 
 
-def explain_name(snapshot: Snapshot, text: str, zone: str, policy: UnhealthyPolicy) -> Json | None:
+def explain_name(
+    snapshot: Snapshot,
+    text: str,
+    zone: str,
+    policy: UnhealthyPolicy,
+    view: ClientView = FULL_VIEW,
+) -> Json | None:
     """The explain view of the name a user typed (`web`, `web.docker.`), or None if unknown."""
     for key in lookup_keys(text, zone):
-        view = record_view(snapshot, key, zone, policy)
-        if view is not None:
-            return view
+        record = record_view(snapshot, key, zone, policy, view=view)
+        if record is not None:
+            return record
     return None
 
 

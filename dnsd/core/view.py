@@ -1,23 +1,22 @@
 """Client views: which clients get the same answers, as a hashable key.
 
-Answers depend on the client only when the client is itself a registered endpoint (network
-and Compose-project preferences), so every other client shares the view `None`. The fast
-path keeps one table of encoded replies per view, so a new rule for who sees what (e.g. the
-client's set of visible networks) changes `client_view` and nothing else. Pure: it must not
-do I/O or build answers.
+The key is the isolation rule's `ClientView` (`registry.view`): the networks the client is on
+(a known container's, or the Docker network whose subnet holds the address of one not yet
+registered; `None` networks for everyone else) and its Compose project. Clients with equal
+views get equal answers, so the fast path keeps one table of encoded replies per view and
+resolves a client's address to its table with one dict lookup. Pure: it must not do I/O or
+build answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from registry import FULL_VIEW, ClientView, Snapshot
 
-from registry import Snapshot
+View = ClientView
 
-View = Hashable  # None: the view every unknown client shares
-
-SHARED: View = None
+SHARED: View = FULL_VIEW  # every client outside the Docker networks (the host, loopback, ...)
 
 
 def client_view(snapshot: Snapshot, client: str) -> View:
-    """The view `client` gets in `snapshot`: its own address when it is a known endpoint."""
-    return client if snapshot.endpoint_at(client) is not None else SHARED
+    """The view `client` (an address; '' when unknown) gets in `snapshot`."""
+    return snapshot.view_of(client) if client else SHARED

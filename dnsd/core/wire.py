@@ -42,7 +42,7 @@ from dnsd.core.request import Edns, Request
 from dnsd.core.tsig import Signature, badkey_reply, name_wire, read_signature
 from dnsd.core.view import client_view
 from dnsd.core.zone import ZoneSettings
-from registry import Snapshot
+from registry import ClientView, Snapshot
 
 OPCODE_QUERY = 0
 OPCODE_SHIFT, OPCODE_BITS = 3, 0x0F
@@ -236,8 +236,9 @@ def respond(
     local = None
     if request.qclass in (CLASS.IN, CLASS_ANY):
         assert request.qname is not None
+        view = request.view if isinstance(request.view, ClientView) else None
         local = answer(request.qname, request.qtype, snapshot, settings, request.client or None,
-                       rotation)  # fmt: skip
+                       rotation, view)  # fmt: skip
     if local is not None:
         if request.udp and request.qtype == QTYPE.ANY and local.answer:
             local = _minimal_any(request, settings)

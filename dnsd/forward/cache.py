@@ -1,10 +1,11 @@
 """The forwarding cache: encoded upstream replies by question, with TTLs counting down.
 
 Entries live for the reply's smallest TTL (capped), negative answers for the
-SOA minimum (RFC 2308). A hit re-encodes the TTLs at most once per second per
-entry, so the common hit is a dict lookup. With serve-stale (RFC 8767) expired
-entries are kept for a while and can be served with a short TTL. Size is bound
-by a cachetools LRU. It must not parse whole messages or do I/O.
+SOA minimum (RFC 2308), or a configured time when the upstream sent no SOA.
+A hit re-encodes the TTLs at most once per second per entry, so the common hit
+is a dict lookup. With serve-stale (RFC 8767) expired entries are kept for a
+while and can be served with a short TTL. Size is bound by a cachetools LRU.
+It must not parse whole messages or do I/O.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ class ReplyCache:
         *,
         serve_stale: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        negative_without_soa: int = 0,
     ) -> None:
         self._entries: LRUCache[CacheKey, Entry] | None = LRUCache(size) if size > 0 else None
         self._max_ttl = max_ttl
+        self._negative_without_soa = negative_without_soa
         self._keep_stale = STALE_WINDOW if serve_stale else 0.0
         self.clock = clock
 
@@ -65,7 +68,7 @@ class ReplyCache:
 
     def put(self, key: CacheKey, reply: bytes, facts: ReplyFacts) -> bool:
         """Store `reply` if it may be cached; True if stored."""
-        ttl = cache_ttl(facts, self._max_ttl)
+        ttl = cache_ttl(facts, self._max_ttl, self._negative_without_soa)
         if ttl <= 0 or self._entries is None:
             return False
         now = self.clock()

@@ -77,6 +77,7 @@ class Forwarder:
         own_addresses: Sequence[HostPort] = (),
         max_in_flight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        negative_ttl: int = 0,
     ) -> None:
         usable = [u for u in upstreams if not is_own_address(u, own_addresses)]
         self._pool = UpstreamPool(usable)
@@ -85,7 +86,10 @@ class Forwarder:
         self._timeout = timeout
         self._deadline = deadline
         self._serve_stale = serve_stale
-        self._cache = ReplyCache(cache_size, cache_max_ttl, serve_stale=serve_stale, clock=clock)
+        self._cache = ReplyCache(
+            cache_size, cache_max_ttl, serve_stale=serve_stale, clock=clock,
+            negative_without_soa=negative_ttl,
+        )  # fmt: skip
         self._acl = RecursionAcl(default_allow() if allow is None else allow, dynamic_allow)
         self._inflight: dict[CacheKey, asyncio.Task[bytes]] = {}
         self._last_loop_log = -LOOP_LOG_INTERVAL

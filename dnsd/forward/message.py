@@ -181,14 +181,18 @@ def analyze_reply(data: bytes) -> ReplyFacts:
     return ReplyFacts(rcode, bool(flags & FLAG_TC), ancount, tuple(offsets), tuple(ttls), negative)
 
 
-def cache_ttl(facts: ReplyFacts, max_ttl: int) -> int:
-    """Seconds a reply may be cached (0: do not cache). RFC 2308 for negative answers."""
+def cache_ttl(facts: ReplyFacts, max_ttl: int, negative_without_soa: int = 0) -> int:
+    """Seconds a reply may be cached (0: do not cache). RFC 2308 for negative answers; a
+    negative answer without an SOA (systemd-resolved's for single labels) gets
+    `negative_without_soa` seconds, as dnsmasq's --neg-ttl does."""
     if facts.truncated:
         return 0
     if facts.rcode == NOERROR and facts.answers:
         ttl = min(facts.ttls)
     elif facts.rcode in (NOERROR, NXDOMAIN) and facts.negative_ttl is not None:
         ttl = facts.negative_ttl
+    elif facts.rcode in (NOERROR, NXDOMAIN):
+        ttl = negative_without_soa
     else:
         return 0
     return min(ttl, max_ttl)

@@ -27,8 +27,9 @@ from dnsd.ops import events_api, prometheus, status_page
 from dnsd.ops.http_bounds import HttpBounds, limit_connections
 from dnsd.ops.state import ServerState
 from dnsd.parsers import format_host_port
-from registry import Address, Endpoint, NameClaim, Origin, Port, Remove, Upsert
+from registry import Address, ClientView, Endpoint, NameClaim, Origin, Port, Remove, Upsert
 from registry.names import user_key
+from registry.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +112,35 @@ async def ready(request: web.Request) -> web.Response:
     return reply({"ready": False, "waiting_for": waiting}, 503)
 
 
+def _client(request: web.Request, snapshot: Snapshot) -> ClientView | web.Response:
+    """`?client=<container name, id prefix or IP>`: whose view to show (400 when unknown)."""
+    text = request.query.get("client", "")[:256]
+    found = explain.client_view_of(snapshot, text)
+    if found is None:
+        return error(400, f"client {text!r}: no such container; give a container or an IP")
+    return found
+
+
 async def records(request: web.Request) -> web.Response:
     state = _state(request)
+    snapshot = state.store.snapshot
+    client = _client(request, snapshot)
+    if isinstance(client, web.Response):
+        return client
     views = explain.records_view(
-        state.store.snapshot, state.config.zone, state.config.unhealthy, _filters(request)
+        snapshot, state.config.zone, state.config.unhealthy, _filters(request), client
     )
     return reply({"records": views})
 
 
 async def record(request: web.Request) -> web.Response:
     state = _state(request)
+    snapshot = state.store.snapshot
+    client = _client(request, snapshot)
+    if isinstance(client, web.Response):
+        return client
     name = request.match_info["name"]
-    view = explain.explain_name(
-        state.store.snapshot, name, state.config.zone, state.config.unhealthy
-    )
+    view = explain.explain_name(snapshot, name, state.config.zone, state.config.unhealthy, client)
     if view is None:
         return error(404, f"no such name: {name}")
     return reply(view)

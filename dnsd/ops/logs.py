@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from registry import Endpoint, Event, Resync, Snapshot, Store, Unsynced, Upsert
+from registry import Endpoint, Event, Networks, Resync, Snapshot, Store, Unsynced, Upsert
 from registry.changes import default_reason
 
 log = logging.getLogger("dnsd.registry")
@@ -128,8 +128,8 @@ def _log_one(action: str, ep: Endpoint, why: str) -> None:
 
 def describe_changes(old: Snapshot, new: Snapshot, event: Event) -> None:
     """Log one line per endpoint that was added, removed or changed from `old` to `new`."""
-    if isinstance(event, Unsynced):
-        return  # no endpoint changed (the supervisor logs why the source is unsynced)
+    if isinstance(event, Unsynced | Networks):
+        return  # no endpoint changed (the supervisor logs why a source is unsynced)
     cause = _cause(event)
     source = event.endpoint.source if isinstance(event, Upsert) else event.source
     before, after = old.source_endpoints(source), new.source_endpoints(source)  # only it changed

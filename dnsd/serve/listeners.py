@@ -19,6 +19,7 @@ from dnsd.core.zone import zone_settings
 from dnsd.ops.metrics import Metrics
 from dnsd.parsers import HostPort, format_host_port
 from dnsd.serve.pipeline import ForwardHandler, Pipeline
+from dnsd.serve.port_owner import port_holders
 from dnsd.serve.tcp import TcpLimits, TcpShell
 from dnsd.serve.udp import UdpShell
 from registry import Store
@@ -118,30 +119,38 @@ class DnsServer:
     async def _bind_udp(
         self, pipeline: Pipeline, host: str, port: int
     ) -> asyncio.DatagramTransport:
+        """Bind the socket here (the event loop's own bind drops the errno), then hand it over."""
         loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            with contextlib.suppress(OSError):  # the kernel default will do
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            sock.bind((host, port))
+            sock.setblocking(False)
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpShell(pipeline), local_addr=(host, port)
+                lambda: UdpShell(pipeline), sock=sock
             )
         except OSError as exc:
+            sock.close()
             raise bind_error("udp", host, port, exc) from exc
-        sock = transport.get_extra_info("socket")
-        with contextlib.suppress(OSError):  # the kernel default will do
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         return transport
 
 
 def bind_error(proto: str, host: str, port: int, exc: OSError) -> BindError:
-    """The error for a failed bind: the address, the system's reason and what to do."""
+    """The one-line reason a listener could not be bound: errno, who holds the port, the fix."""
     where = f"{proto} {format_host_port(host, port)}"
+    code = errno.errorcode.get(exc.errno or 0, "")
+    reason = f"{exc.strerror or exc}" + (f" ({code})" if code else "")
     if exc.errno == errno.EACCES:
         hint = f"port {port} needs root or CAP_NET_BIND_SERVICE; or use --dns-listen 127.0.0.1:5353"
     elif exc.errno == errno.EADDRINUSE:
-        hint = "another DNS server (systemd-resolved, dnsmasq?) holds it; pick another --dns-listen"
+        holders = port_holders(proto, port)
+        who = f"held by {', '.join(holders)}" if holders else "another program holds it"
+        hint = f"{who}; stop it or pick another --dns-listen"
     elif exc.errno == errno.EADDRNOTAVAIL:
-        hint = "that address is not on this host; check --dns-listen"
+        hint = f"{host} is not an address of this host (see `ip -br addr`); check --dns-listen"
     else:
         hint = "check --dns-listen"
-    error = BindError(f"cannot listen on {where}: {exc.strerror or exc}; {hint}")
+    error = BindError(f"cannot listen on {where}: {reason}; {hint}")
     error.errno = exc.errno
     return error

@@ -101,3 +101,40 @@ def test_bad_flag_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "dnsd: error: --ttl '0': expected an integer from 1 to 604800"
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dns-listen", "5355"], "for port 5355 write 127.0.0.1:5355"),
+        (["--dns-listen", "localhost:53"], "expected IP:PORT such as 127.0.0.1:5353"),
+        (["--upstream", "not an ip"], "expected an IP address or a host name that resolves"),
+    ],
+)
+def test_addresses_are_checked_at_start(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_serve_args(argv, {})
+    assert f"{argv[0]} {argv[1]!r}: " in str(info.value)
+    assert message in str(info.value)
+
+
+def test_an_upstream_host_name_is_resolved_at_start() -> None:
+    """`localhost` comes from /etc/hosts: no DNS query leaves the machine."""
+    config = parse_serve_args(["--upstream", "localhost:5300"], {})
+    assert config.upstreams == (("127.0.0.1", 5300),)
+
+
+def test_an_upstream_name_that_does_not_resolve_exits_2() -> None:
+    """In a fresh network namespace with no interfaces, the lookup fails without traffic."""
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n needs root")
+    result = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "dnsd", "serve", "--upstream", "upstream-x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("dnsd: error: --upstream 'upstream-x': expected an IP address")

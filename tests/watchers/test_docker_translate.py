@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 
-from registry import Address, Endpoint, Health, Origin, Port
+from registry import Address, Endpoint, Health, Network, Origin, Port
+from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
 from watchers.docker_translate import (
     EventAction,
     Reaction,
     action_for_event,
-    bridge_gateway,
     endpoint_from_inspect,
+    is_stopping_signal,
     parse_port,
-    subnets_of,
+    signal_number,
+    stop_signal_of,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -39,7 +41,11 @@ def present(name: str) -> Endpoint:
 
 
 def claims(name: str) -> dict[str, Origin]:
-    return {c.key: c.origin for c in present(name).claims}
+    """Each name with its first origin (the strongest reason; `claims_of` keeps them all)."""
+    first: dict[str, Origin] = {}
+    for claim in present(name).claims:
+        first.setdefault(claim.key, claim.origin)
+    return first
 
 
 def test_plain_container_is_named_after_itself_only() -> None:
@@ -62,6 +68,11 @@ def test_compose_container_claims_every_name_with_its_origin() -> None:
         "extra": Origin.LABEL,
     }
     ep = present("compose_web")
+    assert [(c.key, c.origin) for c in ep.claims if c.key == "myweb"] == [
+        ("myweb", Origin.HOSTNAME),
+        ("myweb", Origin.ALIAS),
+    ]  # every origin of a name is kept, each once
+    assert len(set(ep.claims)) == len(ep.claims)
     assert ep.project == "shop"
     assert ep.addresses == (Address("172.18.0.2", "dnsdtest-fx-net"),)
 
@@ -176,8 +187,10 @@ def test_captured_events_map_to_reactions() -> None:
     ]
     table = {a: r for _, a, r in got}
     assert table["rename"] == EventAction(Reaction.REINSPECT, PLAIN)
-    assert table["die"] == EventAction(Reaction.REINSPECT, PLAIN)
-    assert table["stop"] == EventAction(Reaction.REINSPECT, PLAIN)
+    assert table["die"] == EventAction(Reaction.GONE, PLAIN)  # out at once, no inspect first
+    assert table["stop"] == EventAction(Reaction.GONE, PLAIN)
+    kills = [r for _, a, r in got if a == "kill"]
+    assert kills[0] == EventAction(Reaction.KILLED, PLAIN, 15)  # docker stop's SIGTERM
     assert table["destroy"] == EventAction(Reaction.NETWORKS)  # the last destroy is a network's
     assert got[9][2] == EventAction(Reaction.REMOVE, PLAIN)  # container destroy
     assert got[2][2] == EventAction(Reaction.REINSPECT, MULTI)  # network disconnect
@@ -207,3 +220,63 @@ def test_bridge_gateway_and_subnets_from_network_listing() -> None:
         "10.9.0.0/24",
     }
     assert bridge_gateway([custom]) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("15", 15),
+        ("SIGTERM", 15),
+        ("term", 15),
+        ("SIGWINCH", 28),
+        ("9", 9),
+        ("", None),
+        ("x", None),
+    ],
+)
+def test_signal_number(text: str, number: int | None) -> None:
+    assert signal_number(text) == number
+
+
+@pytest.mark.parametrize(
+    ("signal", "stop_signal", "going"),
+    [
+        (15, None, True),  # docker stop's default
+        (9, None, True),  # docker kill's default, and stop after its timeout
+        (2, None, True),
+        (3, None, True),
+        (1, None, False),  # a reload signal: the container stays
+        (10, None, False),
+        (28, 28, True),  # the container's own StopSignal (httpd uses SIGWINCH)
+        (None, None, False),
+    ],
+)
+def test_which_kills_mean_going_away(
+    signal: int | None, stop_signal: int | None, going: bool
+) -> None:
+    assert is_stopping_signal(signal, stop_signal) is going
+
+
+def test_stop_signal_from_inspect() -> None:
+    assert stop_signal_of({"Config": {"StopSignal": "SIGWINCH"}}) == 28
+    assert stop_signal_of(fixture("plain")) is None
+
+
+def test_networks_from_listing_publish_names_subnets_and_gateways() -> None:
+    bridge = fixture("network_bridge")
+    custom = {
+        "Name": "x",
+        "IPAM": {
+            "Config": [
+                {"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"},
+                {"Subnet": "fd00:9::/64", "Gateway": "fd00:9::1/64"},
+            ]
+        },
+    }
+    bad = {"Name": "odd", "IPAM": {"Config": [{"Subnet": "10.8.0.0/24", "Gateway": "nonsense"}]}}
+    assert networks_from_listing([custom, bridge, bad, {"Name": "host", "IPAM": {}}]) == (
+        Network("bridge", ("172.17.0.0/16",), ("172.17.0.1",)),
+        Network("host", (), ()),
+        Network("odd", ("10.8.0.0/24",), ("10.8.0.1",)),  # unreadable gateway: the default
+        Network("x", ("10.9.0.0/24", "fd00:9::/64"), ("10.9.0.1", "fd00:9::1")),
+    )

@@ -31,6 +31,7 @@ class Behaviour:
     wrong_question_first: bool = False
     forward_to: HostPort | None = None
     edns_option_reply: bool = True  # echo an OPT (udp size 4096) when the query had one
+    negative_soa: bool = True  # False: NXDOMAIN/NODATA without an SOA (systemd-resolved style)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class StubUpstream:
         if not reply.rr:
             if not matching:
                 reply.header.rcode = RCODE.NXDOMAIN
-            reply.add_auth(self._soa(qname))
+            if self.behaviour.negative_soa:
+                reply.add_auth(self._soa(qname))
         if (
             self.behaviour.edns_option_reply
             and request.ar

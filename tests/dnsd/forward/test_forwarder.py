@@ -351,3 +351,23 @@ async def test_types_with_a_letter_byte_are_forwarded(stubs: Any, qtype: str | i
     assert reply.q.qtype == number
     assert not [kind for (_, kind) in metrics.upstream_errors if kind == "spoofed"]
     assert fwd.stats()["upstreams_healthy"] == 1
+
+
+async def test_negative_answers_without_an_soa_are_cached_for_the_negative_ttl(
+    stubs: Any,
+) -> None:
+    """systemd-resolved answers single labels NXDOMAIN with no SOA: cache it briefly anyway."""
+    clock = FakeClock()
+    stub = await stubs(Behaviour(negative_soa=False))
+    fwd = forwarder([stub], clock=clock, negative_ttl=5)
+    first = await ask(fwd, query("nosuch"))
+    assert first.header.rcode == RCODE.NXDOMAIN and not first.auth
+    clock.now += 4
+    again = fwd.cached_reply(query("nosuch"))
+    assert again is not None and DNSRecord.parse(again).header.rcode == RCODE.NXDOMAIN
+    clock.now += 2
+    assert fwd.cached_reply(query("nosuch")) is None
+    assert stub.count() == 1
+    plain = forwarder([stub], clock=clock)  # no negative TTL given: not cached (RFC 2308)
+    await ask(plain, query("nosuch"))
+    assert plain.cached_reply(query("nosuch")) is None

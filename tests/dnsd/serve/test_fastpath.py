@@ -18,7 +18,7 @@ from dnsd.core.wire import Decision, Forward, Reply, decide
 from dnsd.core.zone import ZoneSettings
 from dnsd.serve import fastpath
 from dnsd.serve.fastpath import FastPath, keep
-from registry import Port, Remove, Resync, Store, Upsert
+from registry import Network, Networks, Port, Remove, Resync, Store, Upsert
 from tests.dnsd.core_support import (
     SETTINGS,
     answer_texts,
@@ -180,6 +180,46 @@ def test_known_clients_see_their_own_view() -> None:
         outside = answer_texts(parse(reply_bytes(fast.udp(query("svc.docker."), CLIENT))))
     assert inside == ["10.1.0.5"]
     assert sorted(outside) == ["10.1.0.5", "10.2.0.5"]
+
+
+@pytest.mark.parametrize("order", ["outsider-first", "newcomer-first"])
+def test_a_cached_reply_never_crosses_views(order: str) -> None:
+    """A client not registered yet is scoped by its network's subnet, and cached replies
+    for one view are never served to another (in either order of asking)."""
+    fast, store, _ = make()
+    store.apply(
+        Networks(
+            "docker",
+            (
+                Network("front", ("10.1.0.0/16",), ("10.1.0.1",)),
+                Network("back", ("10.2.0.0/16",), ("10.2.0.1",)),
+            ),
+        )
+    )
+    store.apply(
+        Resync(
+            "test",
+            (
+                endpoint("svc-a", "10.1.0.5", keys=("svc",), network="front"),
+                endpoint("svc-b", "10.2.0.5", keys=("svc",), network="back"),
+            ),
+        )
+    )
+    clients = {"outsider": CLIENT, "newcomer": "10.2.0.77", "other newcomer": "10.2.0.78"}
+    expected = {
+        "outsider": ["10.1.0.5", "10.2.0.5"],
+        "newcomer": ["10.2.0.5"],
+        "other newcomer": ["10.2.0.5"],
+        "front gateway (the host)": ["10.1.0.5", "10.2.0.5"],
+    }
+    clients["front gateway (the host)"] = "10.1.0.1"
+    names = list(clients) if order == "outsider-first" else list(reversed(clients))
+    for _ in range(3):
+        for who in names:
+            reply = parse(reply_bytes(fast.udp(query("svc.docker."), clients[who])))
+            assert sorted(answer_texts(reply)) == expected[who], who
+    on_front = parse(reply_bytes(fast.udp(query("svc-b.docker."), "10.1.0.50")))
+    assert rcode_name(on_front) == "NXDOMAIN"
 
 
 def test_the_cache_stays_bounded() -> None:

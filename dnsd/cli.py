@@ -16,7 +16,8 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from dnsd import __version__, client, events_cli, query
-from dnsd.config import ConfigError, add_serve_arguments, load
+from dnsd.config import ConfigError, load
+from dnsd.flags import add_serve_arguments
 from dnsd.hostdns import add_host_dns_command
 from dnsd.ops.logs import setup_logging
 

@@ -22,7 +22,7 @@ COMPOSITION_ROOT = ROOT / "dnsd" / "app.py"
 # Bottom to top: core (pure) -> the metrics counters (a leaf) -> forward (only the core's byte
 # helpers) -> serve -> ops -> the process. `parsers` (text <-> values such as host:port) and
 # `config` are read by every layer that is handed a Config.
-SETTINGS = ("dnsd.config", "dnsd.parsers")
+SETTINGS = ("dnsd.config", "dnsd.flags", "dnsd.parsers")
 LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.core": ("registry",),
     "dnsd.ops.metrics": (),
@@ -30,7 +30,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.serve": ("registry", "dnsd.core", "dnsd.ops.metrics", *SETTINGS),
     "dnsd.ops": ("dnsd", "registry", "dnsd.core", *SETTINGS),
     "dnsd.parsers": ("registry",),
-    "dnsd.config": ("registry", "dnsd.parsers"),
+    "dnsd.flags": ("registry", "dnsd.parsers"),
+    "dnsd.config": ("registry", "dnsd.flags", "dnsd.parsers"),
     "dnsd.client": SETTINGS,
     "dnsd.query": ("dnsd.client", *SETTINGS),
     "dnsd.events_cli": ("dnsd.client", "dnsd.ops.events_api", *SETTINGS),

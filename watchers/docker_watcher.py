@@ -28,21 +28,18 @@ import docker.errors
 import requests
 
 from registry import Endpoint, Event, Network, Networks, Remove, Resync, Upsert
-from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
-from watchers.docker_translate import (
+from watchers.docker_events import (
     EVENT_FILTERS,
     KILL_RECHECK_SECONDS,
     EventAction,
-    Json,
     Reaction,
     action_for_event,
-    container_labels,
     describe_event,
-    endpoint_from_inspect,
     is_stopping_signal,
-    overlays_of,
     stop_signal_of,
 )
+from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
+from watchers.docker_translate import Json, container_labels, endpoint_from_inspect, overlays_of
 from watchers.swarm_translate import TASK_LABEL, is_manager
 
 DEFAULT_URL = "unix:///var/run/docker.sock"

@@ -9,7 +9,8 @@ import pytest
 
 from registry import Event, Remove, Upsert
 from tests.docker_support import DockerLab, Watched, cli, eventually
-from watchers.docker_translate import REASON_LIMIT, Json, describe_event
+from watchers.docker_events import REASON_LIMIT, describe_event
+from watchers.docker_translate import Json
 
 NANOS = 1795800739016574380  # 2026-11-27T17:32:19.016Z
 

@@ -9,17 +9,16 @@ from typing import Any
 import pytest
 
 from registry import Address, Endpoint, Health, Network, Origin, Port
-from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
-from watchers.docker_translate import (
+from watchers.docker_events import (
     EventAction,
     Reaction,
     action_for_event,
-    endpoint_from_inspect,
     is_stopping_signal,
-    parse_port,
     signal_number,
     stop_signal_of,
 )
+from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
+from watchers.docker_translate import endpoint_from_inspect, parse_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOST_IP = "192.0.2.1"

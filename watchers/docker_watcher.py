@@ -18,8 +18,7 @@ import asyncio
 import contextlib
 import re
 import socket
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
@@ -39,6 +38,7 @@ from watchers.docker_events import (
     stop_signal_of,
 )
 from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
+from watchers.docker_threads import StreamEnd, in_daemon_thread, start_pump
 from watchers.docker_translate import Json, container_labels, endpoint_from_inspect, overlays_of
 from watchers.swarm_translate import TASK_LABEL, is_manager
 
@@ -54,13 +54,6 @@ class DockerUnavailable(ConnectionError):
     """The engine cannot be reached, or its event stream broke."""
 
 
-class _StreamEnd:
-    """Queue sentinel: the pump thread stopped, with the reason when it failed."""
-
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
 class _Recheck:
     """Queue item: inspect a container that was killed but may have survived the signal."""
 
@@ -68,7 +61,7 @@ class _Recheck:
         self.container_id = container_id
 
 
-_Item = Json | _StreamEnd | _Recheck
+_Item = Json | StreamEnd | _Recheck
 
 
 class DockerWatcher:
@@ -131,10 +124,10 @@ class DockerWatcher:
             stream = await self._call(
                 lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
             )
-            _start_pump(stream, queue)
+            start_pump(stream, queue)
             while True:
                 item = await queue.get()
-                if isinstance(item, _StreamEnd):
+                if isinstance(item, StreamEnd):
                     _raise_stream_end(item, self.display_url)
                 if isinstance(item, _Recheck):
                     action = EventAction(Reaction.REINSPECT, item.container_id)
@@ -244,7 +237,7 @@ class DockerWatcher:
     async def _call(self, fn: Callable[[], T]) -> T:
         """Run a blocking engine call in a daemon thread; wrap engine failures clearly."""
         try:
-            return await _in_daemon_thread(fn)
+            return await in_daemon_thread(fn)
         except DockerUnavailable:
             raise
         except _ENGINE_ERRORS as exc:
@@ -284,49 +277,7 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:300] + "..."
 
 
-async def _in_daemon_thread(fn: Callable[[], T]) -> T:
-    """Like `asyncio.to_thread`, but the thread never blocks interpreter or loop shutdown."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if not future.done():
-            future.set_result(value) if ok else future.set_exception(value)
-
-    def run() -> None:
-        try:
-            result: Any = (True, fn())
-        except BaseException as exc:  # handed to the awaiting task
-            result = (False, exc)
-        _post(loop, settle, *result)
-
-    threading.Thread(target=run, name="dnsd-docker-call", daemon=True).start()
-    return await future
-
-
-def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(fn, *args)
-
-
-def _start_pump(stream: Iterator[Json], queue: asyncio.Queue[_Item]) -> None:
-    """Read a blocking event stream in a daemon thread and put its items on `queue`,
-    then a `_StreamEnd`."""
-    loop = asyncio.get_running_loop()
-
-    def run() -> None:
-        end = _StreamEnd(None)
-        try:
-            for item in stream:
-                _post(loop, queue.put_nowait, item)
-        except BaseException as exc:  # the stream broke or was closed under us
-            end = _StreamEnd(exc)
-        _post(loop, queue.put_nowait, end)
-
-    threading.Thread(target=run, name="dnsd-docker-events", daemon=True).start()
-
-
-def _raise_stream_end(end: _StreamEnd, url: str) -> NoReturn:
+def _raise_stream_end(end: StreamEnd, url: str) -> NoReturn:
     if end.error is not None:
         raise DockerUnavailable(
             f"lost the Docker engine at {url}: {_reason(end.error)}; is dockerd running?"

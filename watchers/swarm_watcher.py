@@ -29,6 +29,7 @@ import docker
 import docker.errors
 
 from registry import Endpoint, Event, Health, Remove, Resync, Upsert
+from watchers.docker_threads import StreamEnd, in_daemon_thread, post
 from watchers.docker_translate import health_of
 from watchers.docker_watcher import (
     _ENGINE_ERRORS,
@@ -38,10 +39,7 @@ from watchers.docker_watcher import (
     _close_quietly,
     _engine_time_of,
     _env_kwargs,
-    _in_daemon_thread,
-    _post,
     _reason,
-    _StreamEnd,
 )
 from watchers.swarm_events import (
     EVENT_FILTERS,
@@ -156,7 +154,7 @@ class SwarmWatcher:
                 item = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 item = None
-            if isinstance(item, _StreamEnd):
+            if isinstance(item, StreamEnd):
                 raise DockerUnavailable(
                     f"lost the Docker engine at {self.display_url}"
                     + (f": {_reason(item.error)}" if item.error else ": event stream closed")
@@ -238,7 +236,7 @@ class SwarmWatcher:
 
     async def _call(self, fn: Callable[[], T]) -> T:
         try:
-            return await _in_daemon_thread(fn)
+            return await in_daemon_thread(fn)
         except DockerUnavailable:
             raise
         except _ENGINE_ERRORS as exc:
@@ -257,13 +255,13 @@ def _pump(stream: Iterator[Any]) -> asyncio.Queue[Any]:
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
     def run() -> None:
-        end = _StreamEnd(None)
+        end = StreamEnd(None)
         try:
             for item in stream:
-                _post(loop, queue.put_nowait, item)
+                post(loop, queue.put_nowait, item)
         except BaseException as exc:  # the stream broke or was closed under us
-            end = _StreamEnd(exc)
-        _post(loop, queue.put_nowait, end)
+            end = StreamEnd(exc)
+        post(loop, queue.put_nowait, end)
 
     threading.Thread(target=run, name="dnsd-swarm-events", daemon=True).start()
     return queue

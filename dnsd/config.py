@@ -67,6 +67,7 @@ class Config:
     tcp_max_connections: int = 256
     max_udp_size: int = 1232
     event_loop: str = "auto"
+    udp_batch: int = 32
 
     @property
     def zone(self) -> str:
@@ -222,6 +223,12 @@ FLAGS: tuple[Flag, ...] = (
         "event_loop",
         choice("auto", "asyncio", "uvloop"),
         "event loop: auto (uvloop when installed), asyncio or uvloop",
+    ),
+    Flag(
+        "--udp-batch",
+        "udp_batch",
+        int_in_range(0, 1024),
+        "UDP datagrams per recvmmsg/sendmmsg call on Linux (default 32; 0 = one per call)",
     ),
 )
 

@@ -24,6 +24,7 @@ from dnsd.config import Config
 from dnsd.core.answer import ZoneSettings, serial_base_now
 from dnsd.core.wire import Decision, Drop, Forward, Reply, error_reply, fit_udp, refused
 from dnsd.ops.metrics import Metrics
+from dnsd.serve.batch import bind_batched, binding
 from dnsd.serve.fastpath import FastPath, MetricKey, metric_key
 from dnsd.serve.tcp import TcpConnection
 from registry import Store
@@ -136,10 +137,16 @@ class DnsServer:
 
     async def _bind_udp(self, host: str, port: int) -> asyncio.DatagramTransport:
         loop = asyncio.get_running_loop()
+        factory = binding() if self.config.udp_batch > 0 else None
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self), local_addr=(host, port)
-            )
+            if factory is not None:
+                transport: asyncio.DatagramTransport = bind_batched(
+                    loop, factory, UdpProtocol(self), host, port, self.config.udp_batch
+                )
+            else:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(self), local_addr=(host, port)
+                )
         except OSError as exc:
             raise _bind_error("udp", host, port, exc) from exc
         sock = transport.get_extra_info("socket")

@@ -80,12 +80,16 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     a = p.parse_args()
     for name in a.binding.split(","):
+        build: Callable[[socket.socket], Echo]
         if name == "plain":
             build = plain
         elif name == "c":
-            from dnsd.serve._mmsg import Batch
+            from dnsd.serve.batch import binding
 
-            build = batched(Batch, a.batch)
+            factory = binding()
+            if factory is None:
+                raise SystemExit("the C extension is not built (pip install -e .)")
+            build = batched(factory, a.batch)
         else:
             from bench.mmsg_ctypes import CtypesBatch
 

@@ -49,53 +49,66 @@ SIZE_T = struct.Struct("N")
 V4 = struct.Struct("=HH4s")  # family (host order), port (network order: htons), address
 
 
+class _Side:
+    """Preallocated headers, buffers and addresses for one direction, with byte views."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self.buffers = ctypes.create_string_buffer(count * size)
+        self.names = ctypes.create_string_buffer(count * NAME_SIZE)
+        self.iov = (_Iovec * count)()
+        self.msgs = (_Mmsghdr * count)()
+        for i in range(count):
+            self.iov[i].base = ctypes.addressof(self.buffers) + i * size
+            self.iov[i].length = size
+            self.msgs[i].hdr.name = ctypes.addressof(self.names) + i * NAME_SIZE
+            self.msgs[i].hdr.namelen = NAME_SIZE
+            self.msgs[i].hdr.iov = ctypes.addressof(self.iov[i])
+            self.msgs[i].hdr.iovlen = 1
+        self.headers_view = memoryview(self.msgs).cast("B")
+        self.iov_view = memoryview(self.iov).cast("B")
+        self.buffers_view = memoryview(self.buffers).cast("B")
+        self.names_view = memoryview(self.names).cast("B")
+
+
 class CtypesBatch:
     """Same interface as `dnsd.serve._mmsg.Batch` (IPv4 only)."""
 
     def __init__(self, fd: int, count: int = 32, size: int = 4096) -> None:
         self.fd, self.count, self.size = fd, count, size
-        self._recv = self._side(count, size)
-        self._send = self._side(count, size)
-        self._reset = bytes(self._recv[3])
-
-    @staticmethod
-    def _side(count: int, size: int) -> tuple[ctypes.Array[ctypes.c_char], ...]:
-        bufs = ctypes.create_string_buffer(count * size)
-        names = ctypes.create_string_buffer(count * NAME_SIZE)
-        iov = (_Iovec * count)()
-        msgs = (_Mmsghdr * count)()
-        for i in range(count):
-            iov[i].base = ctypes.addressof(bufs) + i * size
-            iov[i].length = size
-            msgs[i].hdr.name = ctypes.addressof(names) + i * NAME_SIZE
-            msgs[i].hdr.namelen = NAME_SIZE
-            msgs[i].hdr.iov = ctypes.addressof(iov[i])
-            msgs[i].hdr.iovlen = 1
-        views = (memoryview(bufs).cast("B"), memoryview(names).cast("B"))
-        return (msgs, iov, bufs, memoryview(msgs).cast("B"), *views)  # type: ignore[return-value]
+        self._in = _Side(count, size)
+        self._out = _Side(count, size)
+        self._reset = bytes(self._in.headers_view)
 
     def recv(self) -> list[tuple[bytes, tuple[str, int]]]:
-        msgs, _, _, headers, bufs, names = self._recv
-        headers[:] = self._reset  # type: ignore[index]
-        got = _recvmmsg(self.fd, msgs, self.count, MSG_DONTWAIT, None)
+        side = self._in
+        headers, bufs, names = side.headers_view, side.buffers_view, side.names_view
+        headers[:] = self._reset
+        got = _recvmmsg(self.fd, side.msgs, self.count, MSG_DONTWAIT, None)
         out = []
         unpack, size, ntoa = U32.unpack_from, self.size, socket.inet_ntoa
         for i in range(max(got, 0)):
-            length = unpack(headers, i * HDR + LENGTH_AT)[0]  # type: ignore[arg-type]
-            _, port, ip = V4.unpack_from(names, i * NAME_SIZE)  # type: ignore[arg-type]
-            out.append((bytes(bufs[i * size : i * size + length]), (ntoa(ip), socket.ntohs(port))))  # type: ignore[index]
+            length = unpack(headers, i * HDR + LENGTH_AT)[0]
+            _, port, ip = V4.unpack_from(names, i * NAME_SIZE)
+            out.append(
+                (bufs[i * size : i * size + length].tobytes(), (ntoa(ip), socket.ntohs(port)))
+            )
         return out
 
     def send(self, items: list[tuple[bytes, tuple[str, int]]], start: int = 0) -> tuple[int, int]:
-        msgs, _, _, headers, bufs, names = self._send
-        iov = memoryview(self._send[1]).cast("B")
-        pack, size, aton = V4.pack_into, self.size, socket.inet_aton
+        side = self._out
+        headers, bufs, names, iov = (
+            side.headers_view,
+            side.buffers_view,
+            side.names_view,
+            side.iov_view,
+        )
+        pack, size, aton, htons = V4.pack_into, self.size, socket.inet_aton, socket.htons
         n = min(len(items) - start, self.count)
         for i in range(n):
             data, (host, port) = items[start + i]
-            bufs[i * size : i * size + len(data)] = data  # type: ignore[index]
+            bufs[i * size : i * size + len(data)] = data
             SIZE_T.pack_into(iov, i * 16 + 8, len(data))
-            pack(names, i * NAME_SIZE, socket.AF_INET, socket.htons(port), aton(host))  # type: ignore[arg-type]
-            U32.pack_into(headers, i * HDR + NAMELEN_AT, 16)  # type: ignore[arg-type]
-        sent = _sendmmsg(self.fd, msgs, n, MSG_DONTWAIT)
+            pack(names, i * NAME_SIZE, socket.AF_INET, htons(port), aton(host))
+            U32.pack_into(headers, i * HDR + NAMELEN_AT, 16)
+        sent = _sendmmsg(self.fd, side.msgs, n, MSG_DONTWAIT)
         return (max(sent, 0), 0 if sent == n else ctypes.get_errno())

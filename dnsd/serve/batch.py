@@ -68,6 +68,8 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         self._collecting: list[Item] | None = None
         self._backlog: deque[Item] = deque()
         self._closing = False
+        self.receives = 0  # recvmmsg calls that returned datagrams
+        self.received = 0  # datagrams received
         self._extra = {"socket": sock, "sockname": sock.getsockname()}
         protocol.connection_made(self)
         loop.add_reader(self._fd, self._readable)
@@ -112,6 +114,10 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         except OSError as exc:  # an ICMP error reported on the socket: the protocol decides
             self._protocol.error_received(exc)
             return
+        if not items:
+            return
+        self.receives += 1
+        self.received += len(items)
         replies: list[Item] = []
         self._collecting = replies
         try:

@@ -10,8 +10,6 @@ from setuptools import Extension, setup
 
 extensions = []
 if sys.platform.startswith("linux"):
-    extensions.append(
-        Extension("dnsd.serve._mmsg", sources=["dnsd/serve/_mmsg.c"], optional=True)
-    )
+    extensions.append(Extension("dnsd.serve._mmsg", sources=["dnsd/serve/_mmsg.c"], optional=True))
 
 setup(ext_modules=extensions)

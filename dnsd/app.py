@@ -14,7 +14,7 @@ import logging
 import signal
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -26,6 +26,7 @@ from dnsd.ops.metrics import Metrics
 from dnsd.ops.state import ServerState
 from dnsd.parsers import HostPort
 from dnsd.serve.server import DnsServer
+from dnsd.workers import WorkerPool
 from registry import Store
 from watchers.base import Supervisor, Watcher
 from watchers.docker_watcher import DockerWatcher
@@ -70,9 +71,15 @@ def build_watchers(config: Config) -> list[Watcher]:
 
 
 def build_forwarder(
-    config: Config, metrics: Metrics, listen: Sequence[HostPort], watchers: Sequence[Watcher]
+    config: Config,
+    metrics: Metrics,
+    listen: Sequence[HostPort],
+    watchers: Sequence[Watcher],
+    *,
+    subnets: Callable[[], frozenset[str]] | None = None,
 ) -> Forwarder:
-    """The forwarder for non-local names; upstreams default to /etc/resolv.conf."""
+    """The forwarder for non-local names; upstreams default to /etc/resolv.conf. `subnets`
+    stands in for the Docker watcher's networks where there is none (a --workers process)."""
     if config.upstreams is not None:
         upstreams = list(config.upstreams)
     else:
@@ -87,7 +94,7 @@ def build_forwarder(
         cache_max_ttl=config.cache_max_ttl,
         serve_stale=config.serve_stale,
         allow=config.allow_recursion,
-        dynamic_allow=docker.subnets if docker and config.allow_recursion is None else None,
+        dynamic_allow=docker.subnets if docker and config.allow_recursion is None else subnets,
         own_addresses=listen,
     )
     if forwarder.upstreams:
@@ -118,6 +125,10 @@ class App:
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)
         self.state.forwarder_stats = self.forwarder.stats
         self.dns = DnsServer(config, self.store, self.metrics, self.forwarder)
+        docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+        self.workers = WorkerPool(
+            config, self.store, build_forwarder, docker.subnets if docker else None
+        )
         self.http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = log_registry_changes(self.store)
@@ -143,6 +154,9 @@ class App:
         self.state.listeners = list(self.dns.listeners)
         self.state.dns_bound = True
         log.info("dnsd serving zone %s on %s", self.config.zone, ", ".join(self.dns.listeners))
+        if self.config.workers > 1:
+            await self.workers.start(self.dns.bound)
+            log.info("%d DNS worker processes share those ports", self.config.workers - 1)
         if self.config.http_listen is not None:
             host, port = self.config.http_listen
             try:
@@ -169,6 +183,7 @@ class App:
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)
+        await self.workers.stop()
         await self.dns.close()
         await self.forwarder.close()
         self._unsubscribe()

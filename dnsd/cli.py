@@ -7,13 +7,12 @@ running server over its HTTP API or DNS.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from dnsd import __version__, client
 from dnsd.config import ConfigError, add_serve_arguments, load
+from dnsd.eventloop import run_loop
 from dnsd.ops.logs import setup_logging
 
 
@@ -45,25 +44,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from dnsd.app import serve
 
     return run_loop(serve(config), config.event_loop)
-
-
-def run_loop(main: Coroutine[Any, Any, int], choice: str) -> int:
-    """Run coroutine `main` on the chosen event loop (uvloop when available for 'auto')."""
-    if choice in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                print(
-                    "dnsd: error: --event-loop uvloop: uvloop is not installed "
-                    "(pip install 'dnsd[fast]')",
-                    file=sys.stderr,
-                )
-                return 2
-        else:
-            result: int = uvloop.run(main)
-            return result
-    return asyncio.run(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,6 +68,7 @@ class Config:
     max_udp_size: int = 1232
     event_loop: str = "auto"
     udp_batch: int = 32
+    workers: int = 1
 
     @property
     def zone(self) -> str:
@@ -229,6 +230,12 @@ FLAGS: tuple[Flag, ...] = (
         "udp_batch",
         int_in_range(0, 1024),
         "UDP datagrams per recvmmsg/sendmmsg call on Linux (default 32; 0 = one per call)",
+    ),
+    Flag(
+        "--workers",
+        "workers",
+        int_in_range(1, 64),
+        "processes answering DNS on the same ports with SO_REUSEPORT (default 1)",
     ),
 )
 

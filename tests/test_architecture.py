@@ -31,7 +31,17 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.parsers": ("registry",),
     "dnsd.config": ("registry", "dnsd.parsers"),
     "dnsd.client": SETTINGS,
-    "dnsd.cli": ("dnsd", "dnsd.client", "dnsd.app", "dnsd.ops.logs", *SETTINGS),
+    "dnsd.cli": ("dnsd", "dnsd.client", "dnsd.app", "dnsd.eventloop", "dnsd.ops.logs", *SETTINGS),
+    "dnsd.eventloop": (),
+    "dnsd.workers": (
+        "registry",
+        "dnsd.serve",
+        "dnsd.forward",
+        "dnsd.ops.logs",
+        "dnsd.ops.metrics",
+        "dnsd.eventloop",
+        *SETTINGS,
+    ),
 }
 CORE_BANNED = {"asyncio", "socket", "logging", "selectors", "subprocess", "aiohttp", "docker"}
 

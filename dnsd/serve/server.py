@@ -83,6 +83,7 @@ class DnsServer:
         self._bound: list[tuple[str, int]] = []
         self._last_error_log = -ERROR_LOG_INTERVAL
         self._suppressed_errors = 0
+        self._reuse_port = config.workers > 1  # worker processes bind the same ports
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self, listen: Sequence[tuple[str, int]]) -> None:
@@ -123,7 +124,11 @@ class DnsServer:
             actual = udp.get_extra_info("sockname")[1]
             try:
                 server = await loop.create_server(
-                    lambda: TcpConnection(self), host, actual, reuse_address=True
+                    lambda: TcpConnection(self),
+                    host,
+                    actual,
+                    reuse_address=True,
+                    reuse_port=self._reuse_port,
                 )
             except OSError as exc:
                 udp.close()
@@ -141,11 +146,17 @@ class DnsServer:
         try:
             if factory is not None:
                 transport: asyncio.DatagramTransport = bind_batched(
-                    loop, factory, UdpProtocol(self), host, port, self.config.udp_batch
+                    loop,
+                    factory,
+                    UdpProtocol(self),
+                    host,
+                    port,
+                    self.config.udp_batch,
+                    reuse_port=self._reuse_port,
                 )
             else:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: UdpProtocol(self), local_addr=(host, port)
+                    lambda: UdpProtocol(self), local_addr=(host, port), reuse_port=self._reuse_port
                 )
         except OSError as exc:
             raise _bind_error("udp", host, port, exc) from exc

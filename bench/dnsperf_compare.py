@@ -134,11 +134,14 @@ def measure(
         opts.client_cpu,
         passes=1 if mode == WARMUP else None,
     )
-    counter = syscalls.counting(target.cpu_pid) if opts.syscalls and mode == MAX else None
+    # dnsd --workers N: its worker processes count too (dockerd's children are not the server)
+    cpu = procfs.family_cpu_seconds if target.kind == "dnsd" else procfs.cpu_seconds
+    pids = procfs.family(target.cpu_pid) if target.kind == "dnsd" else [target.cpu_pid]
+    counter = syscalls.counting(pids) if opts.syscalls and mode == MAX else None
     with counter or contextlib.nullcontext() as count:
-        before = procfs.cpu_seconds(target.cpu_pid)
+        before = cpu(target.cpu_pid)
         result = dnsperf.run(dnsperf.command(load), timeout=opts.seconds + 60)
-        spent = procfs.cpu_seconds(target.cpu_pid) - before
+        spent = cpu(target.cpu_pid) - before
     calls = count.calls if count is not None else None
     return RunResult(target.label, target.kind, scenario, mode, result, spent, calls)
 

@@ -1,7 +1,7 @@
 """System calls made by a server during a run, counted by `perf stat` on a kernel tracepoint.
 
-`counting(pid)` attaches `perf stat -e raw_syscalls:sys_enter -p PID` (every thread of the
-process) for the duration of a `with` block and reads the count afterwards. A tracepoint counter
+`counting(pids)` attaches `perf stat -e raw_syscalls:sys_enter -p PIDS` (every thread of those
+processes) for the duration of a `with` block and reads the count afterwards. A tracepoint counter
 costs the server far less than strace's ptrace stop per call, so the run stays comparable.
 Measures only; starts and stops nothing but its own perf process.
 """
@@ -45,10 +45,10 @@ def parse(text: str) -> int | None:
 
 
 @contextlib.contextmanager
-def counting(pid: int) -> Iterator[Count]:
+def counting(pids: list[int]) -> Iterator[Count]:
     count = Count()
     perf = subprocess.Popen(
-        ["perf", "stat", "-x,", "-e", EVENT, "-p", str(pid)],
+        ["perf", "stat", "-x,", "-e", EVENT, "-p", ",".join(map(str, pids))],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

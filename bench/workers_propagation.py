@@ -16,7 +16,7 @@ import statistics
 from dnsd.app import build_forwarder
 from dnsd.config import Config
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.server import DnsServer
+from dnsd.serve.listeners import DnsServer
 from dnsd.workers import WorkerPool
 from registry import Address, Endpoint, NameClaim, Origin, Store, Upsert
 

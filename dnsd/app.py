@@ -23,9 +23,9 @@ from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.ops.http_api import start_http
 from dnsd.ops.logs import log_registry_changes
 from dnsd.ops.metrics import Metrics
-from dnsd.ops.state import ServerState
-from dnsd.parsers import HostPort
-from dnsd.serve.server import DnsServer
+from dnsd.ops.state import ServerState, WatcherReport
+from dnsd.parsers import HostPort, format_host_port
+from dnsd.serve.listeners import DnsServer
 from dnsd.workers import WorkerPool
 from registry import Store
 from watchers.base import Supervisor, Watcher
@@ -99,7 +99,8 @@ def build_forwarder(
     )
     if forwarder.upstreams:
         log.info(
-            "forwarding other names to %s", ", ".join(f"{h}:{p}" for h, p in forwarder.upstreams)
+            "forwarding other names to %s",
+            ", ".join(format_host_port(h, p) for h, p in forwarder.upstreams),
         )
     else:
         log.warning(
@@ -122,6 +123,8 @@ class App:
         watchers = build_watchers(config)
         self.supervisors = [Supervisor(w, self.store.apply) for w in watchers]
         self.state.watcher_report = self._watcher_report
+        docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+        self.state.docker_source = docker.source if docker is not None else None
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers)
         self.state.forwarder_stats = self.forwarder.stats
         self.dns = DnsServer(config, self.store, self.metrics, self.forwarder)
@@ -133,18 +136,18 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = log_registry_changes(self.store)
 
-    def _watcher_report(self) -> list[dict[str, object]]:
+    def _watcher_report(self) -> list[WatcherReport]:
         return [
-            {
-                "source": s.status.source,
-                "state": s.status.state.value,
-                "last_event": s.status.last_event,
-                "last_error": s.status.last_error,
-                "synced_once": s.status.synced_once,
-                "events": s.status.events,
-                "resyncs": s.status.resyncs,
-                "reconnects": s.status.reconnects,
-            }
+            WatcherReport(
+                source=s.status.source,
+                state=s.status.state.value,
+                last_event=s.status.last_event,
+                last_error=s.status.last_error,
+                synced_once=s.status.synced_once,
+                events=s.status.events,
+                resyncs=s.status.resyncs,
+                reconnects=s.status.reconnects,
+            )
             for s in self.supervisors
         ]
 
@@ -162,8 +165,9 @@ class App:
             try:
                 self.http, addresses = await start_http(self.state, host, port)
             except OSError as exc:
+                where = format_host_port(host, port)
                 raise OSError(
-                    f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc}; "
+                    f"cannot listen for HTTP on {where}: {exc.strerror or exc}; "
                     "choose another --http-listen or 'off'"
                 ) from None
             self.state.listeners += [f"http {a}" for a in addresses]

@@ -1,6 +1,6 @@
 """Configuration: defaults, then DNSD_* environment variables, then flags.
 
-The only module that reads the environment. `load(argv, environ)` returns a
+The only module that reads the environment. `load(args, environ)` returns a
 frozen, validated `Config` or raises `ConfigError` with one line naming the
 setting, the value and what is accepted. No other I/O besides checking that
 named files are readable.

@@ -32,6 +32,11 @@ def parse_host_port(text: str, default_port: int = 53) -> HostPort:
     return host, port
 
 
+def format_host_port(host: str, port: int) -> str:
+    """(host, port) as text, the inverse of `parse_host_port`: IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def in_range(convert: Callable[[str], N], low: N, high: N, what: str) -> Callable[[str], N]:
     """A parser for `convert(text)` between `low` and `high`; `what` names it in the error."""
 

@@ -28,7 +28,7 @@ from dnsd.forward import Forwarder
 from dnsd.ops.logs import setup_logging
 from dnsd.ops.metrics import Metrics
 from dnsd.parsers import HostPort
-from dnsd.serve.server import DnsServer
+from dnsd.serve.listeners import DnsServer
 from registry import Event, Resync, Snapshot, Store
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ newest one and tells subscribers when it changes.
 from registry.events import Event, Remove, Resync, Upsert
 from registry.model import Address, Endpoint, Health, NameClaim, Origin, Port
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy
+from registry.snapshot import Resolution, Snapshot, SrvRecord, UnhealthyPolicy, in_rotation
 from registry.store import Store
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "Store",
     "UnhealthyPolicy",
     "Upsert",
+    "in_rotation",
     "name_key",
 ]

@@ -49,9 +49,6 @@ class Resolution:
     endpoints: tuple[Endpoint, ...] = ()
 
 
-NOT_FOUND = Resolution(exists=False)
-
-
 class Snapshot:
     """All endpoints at one version, indexed by name, SRV name and address."""
 
@@ -106,7 +103,7 @@ class Snapshot:
         if claimants is None:
             return Resolution(exists=key in self._srv)
         client = self.endpoint_at(client_ip) if client_ip else None
-        chosen = _in_rotation(_prefer_project(claimants, key, client), policy)
+        chosen = in_rotation(_prefer_project(claimants, key, client), policy)
         return Resolution(True, _addresses_for(chosen, client), chosen)
 
     def resolve_srv(
@@ -117,7 +114,7 @@ class Snapshot:
     ) -> tuple[SrvRecord, ...]:
         """SRV records under `key` whose endpoints are in rotation."""
         records = self._srv.get(key, ())
-        chosen = {e.ref for e in _in_rotation(tuple(r.endpoint for r in records), policy)}
+        chosen = {e.ref for e in in_rotation(tuple(r.endpoint for r in records), policy)}
         return tuple(r for r in records if r.endpoint.ref in chosen)
 
 
@@ -178,7 +175,9 @@ def _prefer_project(
     return own or claimants
 
 
-def _in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
+def in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
+    """The rotation rule: paused endpoints are out; unhealthy ones too, unless every live one
+    is unhealthy and the policy fails open. The explain view uses this same function."""
     live = tuple(ep for ep in claimants if not ep.paused)
     healthy = tuple(ep for ep in live if ep.healthy)
     if healthy or policy is UnhealthyPolicy.EMPTY:

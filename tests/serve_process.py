@@ -18,6 +18,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from dnsd.parsers import format_host_port
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free for both UDP and TCP on `host` right now."""
@@ -92,7 +94,7 @@ def dnsd_serve(
     """
     port = free_port(host)
     http_port = free_port() if http else None
-    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    listen = format_host_port(host, port)
     argv = [
         sys.executable,
         "-m",

@@ -19,13 +19,14 @@ ALLOWED = {
 COMPOSITION_ROOT = ROOT / "dnsd" / "app.py"
 
 # Inside dnsd: what each part may import (module prefixes; the part itself is always allowed).
-# Bottom to top: core (pure) -> the metrics counters (a leaf) -> forward -> serve -> ops -> the
-# process (config and parsers are read by every layer that is handed a Config).
+# Bottom to top: core (pure) -> the metrics counters (a leaf) -> forward (only the core's byte
+# helpers) -> serve -> ops -> the process. `parsers` (text <-> values such as host:port) and
+# `config` are read by every layer that is handed a Config.
 SETTINGS = ("dnsd.config", "dnsd.parsers")
 LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.core": ("registry",),
     "dnsd.ops.metrics": (),
-    "dnsd.forward": ("dnsd.core", "dnsd.ops.metrics"),
+    "dnsd.forward": ("dnsd.core.packet", "dnsd.ops.metrics", "dnsd.parsers"),
     "dnsd.serve": ("registry", "dnsd.core", "dnsd.ops.metrics", *SETTINGS),
     "dnsd.ops": ("dnsd", "registry", "dnsd.core", *SETTINGS),
     "dnsd.parsers": ("registry",),
@@ -43,7 +44,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         *SETTINGS,
     ),
 }
-CORE_BANNED = {"asyncio", "socket", "logging", "selectors", "subprocess", "aiohttp", "docker"}
+CORE_BANNED = {
+    "asyncio", "socket", "logging", "selectors", "subprocess", "os", "time", "aiohttp", "docker",
+}  # fmt: skip
 
 
 def module_name(path: Path) -> str:

@@ -1,20 +1,21 @@
 """Local answers: one question + a registry snapshot + zone settings -> the records to send.
 
-Pure: no sockets, no logging, no wire bytes. It decides whether a name is local at all
+Pure: no sockets, no logging, no clock, no wire bytes. It decides whether a name is local at all
 (`None` means "not ours": the caller forwards or refuses) and, for local names, fills the
 answer, authority and additional sections. Round-robin is the caller's `rotation` step.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeVar
 
 from dnslib import AAAA, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSLabel
 
 from dnsd.core import reverse
-from registry import Endpoint, Snapshot, UnhealthyPolicy
+from dnsd.core.zone import ZoneSettings
+from registry import Endpoint, Snapshot
 from registry.names import is_absolute, qualify
 
 SOA_TIMERS = (3600, 600, 86400)  # refresh, retry, expire
@@ -22,33 +23,6 @@ SRV_PRIORITY = 0
 SRV_WEIGHT = 10
 ADDRESS_TYPES = (QTYPE.A, QTYPE.AAAA, QTYPE.ANY)
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneSettings:
-    """What the answer function needs to know about the served zone."""
-
-    zone: str = "docker."
-    bare_names: bool = True
-    ttl: int = 5
-    negative_ttl: int = 5
-    unhealthy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL
-    serial_base: int = 0
-    ns_addresses: tuple[str, ...] = ()
-    recursion: bool = False  # a forwarder exists: RA set, non-local names are forwarded
-    max_udp_size: int = 1232
-
-    @property
-    def ns_name(self) -> str:
-        return "ns." + self.zone
-
-    def serial(self, snapshot: Snapshot) -> int:
-        return (self.serial_base + snapshot.version) % 2**32
-
-
-def serial_base_now() -> int:
-    """A serial base that grows with wall time, so serials increase across restarts."""
-    return int(time.time())
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,27 +220,19 @@ def _rotate(items: list[_T], step: int) -> list[_T]:
 
 
 def _is_empty_non_terminal(snapshot: Snapshot, relative: str) -> bool:
-    return relative in _EMPTY_NON_TERMINALS.get(snapshot)
+    return relative in _suffixes(snapshot)
 
 
-class _SuffixMemo:
-    """Every proper suffix of every relative key of one snapshot (names that exist, empty)."""
+@lru_cache(maxsize=2)
+def _suffixes(snapshot: Snapshot) -> frozenset[str]:
+    """Every proper suffix of every relative key of `snapshot` (names that exist, empty).
 
-    def __init__(self) -> None:
-        self._snapshot: Snapshot | None = None
-        self._suffixes: frozenset[str] = frozenset()
-
-    def get(self, snapshot: Snapshot) -> frozenset[str]:
-        if snapshot is not self._snapshot:
-            keys = [*snapshot.names(), *snapshot.srv_names()]
-            self._suffixes = frozenset(
-                key.split(".", i)[-1]
-                for key in keys
-                if not is_absolute(key)
-                for i in range(1, key.count(".") + 1)
-            )
-            self._snapshot = snapshot
-        return self._suffixes
-
-
-_EMPTY_NON_TERMINALS = _SuffixMemo()
+    A pure function of the snapshot, memoised for the current one (snapshots hash by identity).
+    """
+    keys = [*snapshot.names(), *snapshot.srv_names()]
+    return frozenset(
+        key.split(".", i)[-1]
+        for key in keys
+        if not is_absolute(key)
+        for i in range(1, key.count(".") + 1)
+    )

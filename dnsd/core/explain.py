@@ -2,9 +2,8 @@
 
 Pure: a `Snapshot` (plus the zone and the unhealthy policy) in, plain dicts and
 lists out. The HTTP API serves these and the CLI prints them. It must not do
-I/O, log, or decide anything the registry decides: rotation is re-derived from
-`Endpoint.out_of_rotation_reason()` and the policy exactly as `Snapshot.resolve`
-applies them.
+I/O, log, or decide anything the registry decides: who is in rotation comes from
+`registry.in_rotation`, the rule `Snapshot.resolve` applies.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from registry import Endpoint, Snapshot, UnhealthyPolicy, name_key
+from registry import Endpoint, Snapshot, UnhealthyPolicy, in_rotation, name_key
 from registry.names import qualify, user_key
 
 FAIL_OPEN = "fail-open: every endpoint unhealthy"
@@ -40,21 +39,15 @@ def lookup_keys(text: str, zone: str) -> list[str]:
 def rotation(
     endpoints: tuple[Endpoint, ...], policy: UnhealthyPolicy
 ) -> dict[tuple[str, str], str]:
-    """Each endpoint's reason to be out of rotation ('' = in), with fail-open applied."""
-    reasons = {ep.ref: ep.out_of_rotation_reason() for ep in endpoints}
-    if any(reason == "" for reason in reasons.values()) or policy is UnhealthyPolicy.EMPTY:
-        return reasons
-    for ep in endpoints:
-        if not ep.paused:
-            reasons[ep.ref] = ""
-    return reasons
+    """Each endpoint's reason to be out of rotation ('' = in), by the registry's own rule."""
+    chosen = {ep.ref for ep in in_rotation(endpoints, policy)}
+    return {ep.ref: "" if ep.ref in chosen else ep.out_of_rotation_reason() for ep in endpoints}
 
 
 def _fail_open(endpoints: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> bool:
-    if policy is UnhealthyPolicy.EMPTY:
-        return False
-    live = [ep for ep in endpoints if not ep.paused]
-    return bool(live) and not any(ep.healthy for ep in live)
+    """True when endpoints are in rotation only because the policy fails open."""
+    chosen = in_rotation(endpoints, policy)
+    return bool(chosen) and not any(ep.healthy for ep in chosen)
 
 
 def endpoint_view(ep: Endpoint, key: str | None = None) -> Json:

@@ -1,7 +1,7 @@
 """DNS over TCP framing (RFC 1035 4.2.2 / RFC 7766): a two-byte length before each message.
 
 Sans-IO: bytes in, whole messages out, and the reverse. No sockets, no asyncio; the TCP
-shell in `dnsd.serve.server` feeds it what arrives.
+shell (`dnsd.serve.tcp`) feeds it what arrives.
 """
 
 from __future__ import annotations

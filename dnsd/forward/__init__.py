@@ -1,7 +1,7 @@
 """Forwarding: answers for names dnsd is not authoritative for, from upstream resolvers.
 
-`Forwarder` implements the DNS core's ForwardHandler seam; `default_upstreams`
-and `default_allow` give the defaults the composition root needs.
+`Forwarder` implements the pipeline's ForwardHandler seam (`dnsd.serve.pipeline`);
+`default_upstreams` and `default_allow` give the defaults the composition root needs.
 """
 
 from dnsd.forward.acl import default_allow

@@ -62,18 +62,9 @@ class RecursionAcl:
             decision = self._memo[client_ip] = self._decide(client_ip)
         return decision
 
-    def networks(self) -> tuple[Network, ...]:
-        """Every range currently allowed."""
-        self._refresh()
-        return self._networks
-
     def _decide(self, client_ip: str) -> bool:
         address = client_address(client_ip)
         return address is not None and any(address in net for net in self._networks)
-
-    def _refresh(self) -> None:
-        if self._dynamic is not None:
-            self._update(self._dynamic())
 
     def _update(self, raw: Iterable[str]) -> None:
         """Take the dynamic ranges `raw`; re-parse and forget decisions only if they differ."""

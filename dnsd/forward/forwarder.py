@@ -1,11 +1,11 @@
 """The Forwarder: answers every name dnsd is not authoritative for by asking upstreams.
 
-Implements the core's ForwardHandler seam (`allows`, `cached_reply`,
-`forward`): ACL check, cache, coalescing of identical in-flight queries,
+Implements the pipeline's ForwardHandler seam (`allows`, `cached_reply`,
+`forward`; `dnsd.serve.pipeline`): ACL check, cache, coalescing of identical in-flight queries,
 upstream order by health, UDP with TCP retry on TC, one absolute deadline,
 SERVFAIL (or a stale answer) when every upstream fails, and loop detection.
-It must not listen on sockets, truncate for UDP clients (the core does), or
-import the DNS core.
+It must not listen on sockets, truncate for UDP clients (the pipeline does),
+or import more of the DNS core than `dnsd.core.packet`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
+from dnsd.core.packet import TC
 from dnsd.forward.acl import RecursionAcl, default_allow
 from dnsd.forward.cache import ReplyCache
 from dnsd.forward.message import (
@@ -39,9 +40,9 @@ from dnsd.forward.pool import UpstreamPool, UpstreamState
 from dnsd.forward.resolvconf import is_own_address
 from dnsd.forward.upstream import SpoofedReply, exchange_tcp, exchange_udp
 from dnsd.ops.metrics import Metrics
+from dnsd.parsers import HostPort
 
 log = logging.getLogger(__name__)
-HostPort = tuple[str, int]
 MIN_ATTEMPT = 0.01  # below this much time left, another attempt is pointless
 LOOP_LOG_INTERVAL = 60.0
 QUESTION_MEMO_LIMIT = 4096
@@ -255,7 +256,7 @@ class Forwarder:
             reply = await exchange_udp(
                 state.address, packet, qid, question, budget, lambda: self._error(state, "spoofed")
             )
-            if reply[2] & 0x02:  # TC: ask again over TCP
+            if reply[2] & TC:  # truncated: ask again over TCP
                 tcp_budget = min(self._timeout, deadline - loop.time())
                 try:
                     reply = await exchange_tcp(state.address, packet, qid, question, tcp_budget)

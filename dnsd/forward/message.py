@@ -3,8 +3,9 @@
 Reads the question and EDNS flags of a query, checks that a reply answers the
 question asked, finds a reply's TTL fields and SOA minimum, rewrites TTLs, ID
 and question for a client, and builds upstream queries and error replies.
-It must not do I/O, log, or parse whole messages with dnslib (the cache-hit
-path goes through here and has to stay cheap).
+Error replies and the question's extent come from `dnsd.core.packet` (one home for
+both). It must not do I/O, log, or parse whole messages with dnslib (the cache-hit path
+goes through here and has to stay cheap).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 
 from dnslib import QTYPE, RCODE
 
-HEADER_SIZE = 12
+from dnsd.core.packet import HEADER_SIZE, question_end
+from dnsd.core.packet import error_reply as packet_error_reply
+
 UPSTREAM_UDP_SIZE = 1232
 TYPE_OPT: int = QTYPE.OPT
 TYPE_SOA: int = QTYPE.SOA
@@ -28,10 +31,8 @@ ERROR_RCODES: frozenset[int] = frozenset({RCODE.FORMERR, SERVFAIL, RCODE.NOTIMP,
 FLAG_QR = 0x8000
 FLAG_TC = 0x0200
 FLAG_RD = 0x0100
-FLAG_RA = 0x0080
 FLAG_AD = 0x0020
 FLAG_CD = 0x0010
-OPCODE_MASK = 0x7800
 EDNS_DO = 0x8000
 
 _U16 = struct.Struct(">H")
@@ -72,15 +73,15 @@ class ReplyFacts:
     negative_ttl: int | None  # min(SOA TTL, SOA minimum) of an authority SOA
 
 
-def skip_name(data: bytes, pos: int, *, compressed: bool = True) -> int:
-    """Offset just past the name starting at `pos` (compression allowed if `compressed`)."""
+def skip_name(data: bytes, pos: int) -> int:
+    """Offset just past the (possibly compressed) name starting at `pos`."""
     while True:
         if pos >= len(data):
             raise WireError("name runs past the end of the message")
         length = data[pos]
         if length == 0:
             return pos + 1
-        if length & 0xC0 == 0xC0 and compressed:
+        if length & 0xC0 == 0xC0:
             if pos + 2 > len(data):
                 raise WireError("truncated compression pointer")
             return pos + 2
@@ -109,9 +110,9 @@ def _records(data: bytes, pos: int, count: int) -> list[tuple[int, int, int, int
 def _question_end(data: bytes) -> int:
     if len(data) < HEADER_SIZE or _U16.unpack_from(data, 4)[0] != 1:
         raise WireError("expected exactly one question")
-    end = skip_name(data, HEADER_SIZE, compressed=False) + 4
-    if end > len(data):
-        raise WireError("question runs past the end of the message")
+    end = question_end(data)
+    if end is None:
+        raise WireError("unreadable question")
     return end
 
 
@@ -221,16 +222,9 @@ def upstream_query(question: Question, qid: int, name: bytes) -> bytes:
 
 
 def error_reply(query: bytes, question: Question, rcode: int, *, recursion: bool) -> bytes:
-    """A reply with `rcode`, the question echoed and an empty OPT if the query had EDNS."""
-    qid, flags = struct.unpack_from(">HH", query)
-    out_flags = FLAG_QR | (flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | (rcode & 0x000F)
-    if recursion:
-        out_flags |= FLAG_RA
-    header = _HEADER.pack(qid, out_flags, 1, 0, 0, 1 if question.edns else 0)
-    body = query[HEADER_SIZE : question.end]
-    if question.edns:
-        body += b"\x00" + _RR_FIXED.pack(TYPE_OPT, UPSTREAM_UDP_SIZE, 0, 0)
-    return header + body
+    """`packet.error_reply` for a forwarded query: question echoed, empty OPT iff it had EDNS."""
+    opt_size = UPSTREAM_UDP_SIZE if question.edns else None
+    return packet_error_reply(query, rcode, opt_size=opt_size, recursion=recursion)
 
 
 def mixed_case(name: bytes) -> bytes:

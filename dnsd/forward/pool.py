@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-HostPort = tuple[str, int]
+from dnsd.parsers import HostPort, format_host_port
+
 PENALTY_SECONDS = 30.0
 
 
 def label(upstream: HostPort) -> str:
     """'host:port', with IPv6 hosts in brackets (the metrics label)."""
-    host, port = upstream
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_host_port(*upstream)
 
 
 @dataclass(slots=True)

@@ -11,7 +11,8 @@ import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
 
-HostPort = tuple[str, int]
+from dnsd.parsers import HostPort
+
 DNS_PORT = 53
 WILDCARDS = ("0.0.0.0", "::", "")
 

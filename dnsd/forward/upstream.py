@@ -13,8 +13,7 @@ import contextlib
 from collections.abc import Callable
 
 from dnsd.forward.message import Question, reply_matches
-
-HostPort = tuple[str, int]
+from dnsd.parsers import HostPort, format_host_port
 
 
 class SpoofedReply(Exception):
@@ -95,5 +94,5 @@ async def exchange_tcp(
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
     if not reply_matches(reply, qid, question):
-        raise SpoofedReply(f"reply from {upstream[0]}:{upstream[1]} does not match the query")
+        raise SpoofedReply(f"reply from {format_host_port(*upstream)} does not match the query")
     return reply

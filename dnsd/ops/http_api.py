@@ -9,6 +9,7 @@ answer DNS or know about Docker.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import ipaddress
 import json
@@ -23,6 +24,7 @@ from dnsd import __version__
 from dnsd.core import explain
 from dnsd.ops import prometheus
 from dnsd.ops.state import ServerState
+from dnsd.parsers import format_host_port
 from registry import Address, Endpoint, NameClaim, Origin, Port, Remove, Upsert
 from registry.names import user_key
 
@@ -83,7 +85,7 @@ async def health(request: web.Request) -> web.Response:
         "version": __version__,
         "uptime_seconds": round(time.time() - state.started, 3),
         "listeners": list(state.listeners),
-        "watchers": state.watcher_report(),
+        "watchers": [dataclasses.asdict(w) for w in state.watcher_report()],
         "records": len(snapshot.names()),
         "endpoints": len(snapshot.endpoints),
         "registry_version": snapshot.version,
@@ -97,7 +99,7 @@ async def ready(request: web.Request) -> web.Response:
     if state.ready():
         return reply({"ready": True})
     waiting = [] if state.dns_bound else ["dns listeners"]
-    waiting += [str(w.get("source")) for w in state.watcher_report() if not w.get("synced_once")]
+    waiting += [w.source for w in state.watcher_report() if not w.synced_once]
     return reply({"ready": False, "waiting_for": waiting}, 503)
 
 
@@ -285,5 +287,4 @@ def _sockets(site: web.TCPSite) -> list[Any]:
 
 
 def _format(sockname: Any) -> str:
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_host_port(sockname[0], sockname[1])

@@ -1,5 +1,6 @@
-"""Counters the whole process shares; rendering to Prometheus text lives in the HTTP API.
+"""Counters the whole process shares; `dnsd.ops.prometheus` renders them as text.
 
+A leaf: it imports nothing of dnsd, so every layer (forward, serve) may count into it.
 Counting must cost nanoseconds: plain dict and int updates on the event loop
 thread, no locks, no I/O.
 """
@@ -56,9 +57,6 @@ class Metrics:
     cache_hits: int = 0
     cache_misses: int = 0
     dropped_packets: int = 0
-
-    def count_query(self, qtype: str, rcode: str, source: str, n: int = 1) -> None:
-        self.queries[(qtype, rcode, source)] += n
 
     def observe_upstream(self, upstream: str, seconds: float) -> None:
         histogram = self.upstream_latency.get(upstream)

@@ -1,7 +1,8 @@
 """Render `Metrics` and the server's state as Prometheus text exposition (format 0.0.4).
 
 Pure: counters and facts in, one string out. It must not count anything
-itself, do I/O, or import `watchers`; the HTTP API serves the string.
+itself, do I/O, or import `watchers` (the Docker source's name comes from the
+state); the HTTP API serves the string.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from dnsd import __version__
 from dnsd.ops.metrics import Histogram, Metrics
-from dnsd.ops.state import ServerState
+from dnsd.ops.state import CONNECTED, ServerState, WatcherReport
 from registry import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -127,19 +128,11 @@ def render_metrics(metrics: Metrics) -> list[str]:
     ]
 
 
-def watcher_totals(watchers: Sequence[Mapping[str, object]]) -> list[str]:
+def watcher_totals(watchers: Sequence[WatcherReport], docker_source: str | None) -> list[str]:
     """Docker events, resyncs and reconnects, as the supervisors count them per watcher."""
-
-    def total(key: str, sources: set[str] | None = None) -> float:
-        return sum(
-            _number(w.get(key))
-            for w in watchers
-            if sources is None or str(w.get("source")) in sources
-        )
-
-    events = total("events", {"docker"})
-    resyncs = total("resyncs")
-    reconnects = total("reconnects")
+    events = sum(w.events for w in watchers if w.source == docker_source)
+    resyncs = sum(w.resyncs for w in watchers)
+    reconnects = sum(w.reconnects for w in watchers)
     return [
         *family("dnsd_docker_events_total", "counter", "Docker events handled.", [({}, events)]),
         *family("dnsd_resyncs_total", "counter", "Full resyncs of a watcher's source.",
@@ -147,10 +140,6 @@ def watcher_totals(watchers: Sequence[Mapping[str, object]]) -> list[str]:
         *family("dnsd_watcher_reconnects_total", "counter", "Watcher restarts after a failure.",
                 [({}, reconnects)]),
     ]  # fmt: skip
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 FORWARDER_GAUGES = {
@@ -172,14 +161,11 @@ def forwarder_gauges(forwarder: Mapping[str, float]) -> list[str]:
 def render_facts(
     snapshot: Snapshot,
     forwarder: Mapping[str, float],
-    watchers: Sequence[Mapping[str, object]],
+    watchers: Sequence[WatcherReport],
     uptime: float,
 ) -> list[str]:
     """Gauges read from the state at scrape time."""
-    connected = [
-        ({"source": str(w.get("source", ""))}, 1.0 if w.get("state") == "connected" else 0.0)
-        for w in watchers
-    ]
+    connected = [({"source": w.source}, 1.0 if w.state == CONNECTED else 0.0) for w in watchers]
     return [
         *family(
             "dnsd_cache_entries",
@@ -217,7 +203,7 @@ def render(state: ServerState, now: float | None = None) -> str:
     watchers = state.watcher_report()
     lines = [
         *render_metrics(state.metrics),
-        *watcher_totals(watchers),
+        *watcher_totals(watchers, state.docker_source),
         *render_facts(
             state.store.snapshot,
             state.forwarder_stats(),

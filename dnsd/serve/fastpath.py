@@ -1,41 +1,52 @@
-"""The hot path: encoded replies cached by query bytes, so a repeated question costs a dict lookup.
+"""The fast path: encoded replies cached by query bytes, so a repeated question costs a dict lookup.
 
-On a hit there is no dnslib: the header is checked against a set of plain query headers, the
-question name is walked in the bytes, and the key is the query without its ID (name lower-cased)
-per client view. The reply is the cached bytes with the query's ID and question case patched in;
-round-robin is a cycle over one slot per distinct order, each filled by the full path the first
-time it is served. A store subscription drops everything on a new snapshot, so a change is visible
-on the very next query. Misses, and anything unusual, go through `dnsd.core.wire`. No sockets, no
-logging.
+Only a cache. On a hit there is no dnslib: the header must be one of `wire.PLAIN_HEADERS`, the
+question's extent comes from `packet.question_end`, and the key is the query without its ID
+(name lower-cased) in the table of the client's view (`dnsd.core.view`). The reply is the
+cached bytes with the query's ID and question case patched in; round-robin is a cycle over one
+slot per distinct order, each filled by the core the first time it is served. A hit is counted
+here, where it is served (the chain ends at a hit; counting it elsewhere would cost a second
+lookup). On a miss it makes the query's `Request` and asks the core (`wire.decide`, the only
+bytes -> decision path), keeping what is cacheable, including "forward" decisions. A store
+subscription drops everything on a new snapshot, so a change shows on the very next query.
+It must not do I/O, log, forward or build replies itself.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from itertools import cycle
+from typing import Generic, TypeVar
 
 from dnslib import QTYPE, RCODE
 
-from dnsd.core.answer import ZoneSettings
-from dnsd.core.wire import RD, Decision, Forward, Query, Reply, parse_query, respond, servfail
+from dnsd.core.packet import BADVERS, TC, name_end
+from dnsd.core.request import Request
+from dnsd.core.view import client_view
+from dnsd.core.wire import PLAIN_HEADERS, Decision, Forward, Reply, decide
+from dnsd.core.zone import ZoneSettings
 from registry import Event, Snapshot, Store
 
-MetricKey = tuple[str, str, str]
-_CD_AD = (0x00, 0x10, 0x20, 0x30)
-PLAIN_HEADERS = frozenset(
-    bytes((flags, bits, 0, 1, 0, 0, 0, 0, 0, arcount))
-    for flags in (0, RD)
-    for bits in _CD_AD
-    for arcount in (0, 1)
-)
-TC_BIT = 0x02
+MetricKey = tuple[str, str, str]  # (qtype name, rcode name, source)
 Rotation = tuple[int, int]  # (first step, distinct orders)
+LOCAL = "local"
+MAX_ENTRIES = 50_000
+MAX_BYTES = 64 * 1024 * 1024
+MAX_ROTATIONS = 1024
+MAX_CLIENTS = 65_536  # client -> table memo entries per transport before it is cleared
+T = TypeVar("T")
+Next = Callable[[Decision, bytes, str, bool], T]  # the next link: (decision, query, client, udp)
+
+
+def keep(decision: Decision, data: bytes, client: str, udp: bool) -> Decision:
+    """The last link when nothing follows the fast path: the decision itself."""
+    return decision
 
 
 class _Entry:
     """Encoded replies for one key: fixed header bytes and one tail (the reply after the
-    question) per round-robin slot. An empty slot holds its own index until the full path
+    question name) per round-robin slot. An empty slot holds its own index until the core
     fills it; `tails` cycles over the slots, starting after slot 0."""
 
     __slots__ = ("base", "count", "head", "metric", "size", "slots", "tails")
@@ -61,33 +72,43 @@ class _Entry:
         self.tails = cycle(self.slots[slot + 1 :] + self.slots[: slot + 1])
 
 
-Table = dict[bytes, "_Entry | Forward"]
+class _Table(dict[bytes, "_Entry | Forward"]):
+    """The encoded replies of one (transport, view)."""
+
+    __slots__ = ("udp", "view")
+
+    def __init__(self, udp: bool, view: Hashable) -> None:
+        super().__init__()
+        self.udp = udp
+        self.view = view
 
 
-class FastPath:
-    """Answers repeated questions from encoded bytes; falls back to `dnsd.core.wire` otherwise."""
+class FastPath(Generic[T]):
+    """The chain's first link: answers repeated questions from encoded bytes, asks the core
+    (`wire.decide`) otherwise, and passes every decision that is not a hit to `after`."""
 
     def __init__(
         self,
         store: Store,
         settings: ZoneSettings,
         queries: Counter[MetricKey],
+        after: Next[T],
         *,
-        max_entries: int = 50_000,
-        max_bytes: int = 64 * 1024 * 1024,
-        max_rotations: int = 1024,
-        max_views: int = 65_536,
+        max_entries: int = MAX_ENTRIES,
+        max_bytes: int = MAX_BYTES,
+        max_rotations: int = MAX_ROTATIONS,
+        max_views: int = MAX_CLIENTS,
     ) -> None:
         self.settings = settings
         self._store = store
         self._queries = queries
+        self._after = after
         self._limits = (max_entries, max_bytes, max(1, max_rotations), max_views)
         self._fills = 0
         self._entries = 0
         self._bytes = 0
-        self._udp: dict[str, Table] = {}
-        self._tcp: dict[str, Table] = {}
-        self._shared: dict[tuple[bool, str | None], Table] = {}
+        self._clients: tuple[dict[str, _Table], dict[str, _Table]] = ({}, {})  # tcp, udp
+        self._tables: dict[tuple[bool, Hashable], _Table] = {}
         self._unsubscribe = store.subscribe(self._invalidate)
 
     def close(self) -> None:
@@ -99,104 +120,84 @@ class FastPath:
     def entries(self) -> int:
         return self._entries
 
-    def udp(self, data: bytes, client_ip: str) -> bytes | Decision:
-        """Reply bytes for a UDP query (hit, already counted), or the full path's decision."""
+    def udp(self, data: bytes, client: str) -> bytes | T:
+        return self.lookup(data, client, True)
+
+    def tcp(self, data: bytes, client: str) -> bytes | T:
+        return self.lookup(data, client, False)
+
+    def lookup(self, data: bytes, client: str, udp: bool) -> bytes | T:
+        """Reply bytes (a hit, counted), or what `after` makes of the core's decision."""
         if type(data) is not bytes:
             data = bytes(data)
-        return self._lookup(data, client_ip, self._udp, True)
-
-    def tcp(self, data: bytes, client_ip: str) -> bytes | Decision:
-        if type(data) is not bytes:
-            data = bytes(data)
-        return self._lookup(data, client_ip, self._tcp, False)
-
-    def _lookup(
-        self, data: bytes, client_ip: str, views: dict[str, Table], udp: bool
-    ) -> bytes | Decision:
         if data[2:12] not in PLAIN_HEADERS:
-            return self._full(data, client_ip, udp)
-        size = len(data)
-        end = 12
-        while end < size:
-            length = data[end]
-            if length == 0 or length > 63:
-                break
-            end += length + 1
-        if end >= size or data[end] != 0:
-            return self._full(data, client_ip, udp)
-        key = data[2:end].lower() + data[end:]
-        table = views.get(client_ip)
+            return self._after(self._full(data, client, udp), data, client, udp)
+        end = name_end(data)  # the key is the query from the name's zero byte on, ID aside
+        if end is None:
+            return self._after(self._full(data, client, udp), data, client, udp)
+        table = self._clients[udp].get(client)
         if table is None:
-            table = self._table_for(client_ip, views, udp)
+            table = self._table_for(client, udp)
+        key = data[2:end].lower() + data[end:]
         entry = table.get(key)
         if entry is None:
-            return self._fill(data, client_ip, udp, table, key, end)
+            return self._after(self._fill(data, client, table, key, end), data, client, udp)
         if entry.__class__ is Forward:
-            return entry
+            return self._after(entry, data, client, udp)
         tail = next(entry.tails)  # type: ignore[union-attr]
         if tail.__class__ is int:  # an empty slot: its index
-            return self._fill_slot(entry, tail, data, client_ip, udp, end)  # type: ignore[arg-type]
+            decision = self._fill_slot(entry, tail, data, client, table, end)  # type: ignore[arg-type]
+            return self._after(decision, data, client, udp)
         self._queries[entry.metric] += 1  # type: ignore[union-attr]
         return data[:2] + entry.head + data[12:end] + tail  # type: ignore[union-attr, operator]
 
-    def _table_for(self, client_ip: str, views: dict[str, Table], udp: bool) -> Table:
-        """The table for this client: shared for unknown clients, own for known endpoints."""
-        if len(views) >= self._limits[3]:
-            views.clear()
-        known = self._store.snapshot.endpoint_at(client_ip) is not None
-        view = client_ip if known else None
-        table = self._shared.setdefault((udp, view), {})
-        views[client_ip] = table
+    def view(self, client: str) -> Hashable:
+        """The view `client` gets now (the seam for client-scoped answers)."""
+        return client_view(self._store.snapshot, client)
+
+    def _table_for(self, client: str, udp: bool) -> _Table:
+        """The table for this client's view, remembered per client until the next change."""
+        clients = self._clients[udp]
+        if len(clients) >= self._limits[3]:
+            clients.clear()
+        view = self.view(client)
+        table = self._tables.get((udp, view))
+        if table is None:
+            table = self._tables[(udp, view)] = _Table(udp, view)
+        clients[client] = table
         return table
 
-    def _full(self, data: bytes, client_ip: str, udp: bool) -> Decision:
-        parsed = parse_query(data)
-        if not isinstance(parsed, Query):
-            return parsed
-        return self._respond(parsed, data, client_ip, udp, 0)
+    def _decide(self, data: bytes, client: str, udp: bool, view: Hashable, step: int) -> Decision:
+        request = Request(data, client, udp=udp, view=view)
+        return decide(request, self._store.snapshot, self.settings, step)
 
-    def _respond(
-        self, query: Query, data: bytes, client_ip: str, udp: bool, rotation: int
-    ) -> Reply | Forward:
-        snapshot = self._store.snapshot
-        try:
-            return respond(query, snapshot, self.settings, client_ip, udp=udp, rotation=rotation)
-        except Exception as exc:  # the catch-all of the cached path
-            return servfail(data, query, self.settings, exc)
+    def _full(self, data: bytes, client: str, udp: bool) -> Decision:
+        return self._decide(data, client, udp, self.view(client), 0)
 
-    def _fill(
-        self, data: bytes, client_ip: str, udp: bool, table: Table, key: bytes, end: int
-    ) -> Decision:
-        parsed = parse_query(data)
-        if not isinstance(parsed, Query):
-            return parsed
+    def _fill(self, data: bytes, client: str, table: _Table, key: bytes, end: int) -> Decision:
         self._fills += 1
-        first = self._respond(parsed, data, client_ip, udp, self._fills)
-        if parsed.edns is not None and parsed.edns.has_options:
-            return first  # options (cookies...) differ per client: not worth caching
+        first = self._decide(data, client, table.udp, table.view, self._fills)
         if isinstance(first, Forward):
-            self._store_entry(table, key, first, len(key))
-        elif first.cacheable:
+            if first.cacheable:
+                self._store_entry(table, key, first, len(key))
+        elif isinstance(first, Reply) and first.cacheable:
             self._store_rotations(first, table, key, end)
         return first
 
-    def _store_rotations(self, first: Reply, table: Table, key: bytes, end: int) -> None:
+    def _store_rotations(self, first: Reply, table: _Table, key: bytes, end: int) -> None:
         """Cache `first` as slot 0 of its key; the other rotations fill as they are served."""
-        count = first.rotations if not first.data[2] & TC_BIT else 1
+        count = first.rotations if not first.data[2] & TC else 1
         slots = max(1, min(count, self._limits[2]))
-        metric = metric_key(first.qtype, first.rcode, "local")
+        metric = metric_key(first.qtype, first.rcode, LOCAL)
         entry = _Entry(first.data[2:12], first.data[end:], slots, (self._fills, count), metric)
         entry.size += len(key)
         self._store_entry(table, key, entry, entry.size)
 
     def _fill_slot(
-        self, entry: _Entry, slot: int, data: bytes, client_ip: str, udp: bool, end: int
+        self, entry: _Entry, slot: int, data: bytes, client: str, table: _Table, end: int
     ) -> Decision:
-        """Serve an empty slot through the full path and keep its tail if the budget allows."""
-        parsed = parse_query(data)
-        if not isinstance(parsed, Query):
-            return parsed
-        reply = self._respond(parsed, data, client_ip, udp, entry.rotation(slot))
+        """Serve an empty slot through the core and keep its tail if the budget allows."""
+        reply = self._decide(data, client, table.udp, table.view, entry.rotation(slot))
         if isinstance(reply, Reply) and reply.cacheable and reply.data[2:12] == entry.head:
             tail = reply.data[end:]
             if self._bytes + len(tail) <= self._limits[1]:
@@ -204,7 +205,7 @@ class FastPath:
                 self._bytes += len(tail)
         return reply
 
-    def _store_entry(self, table: Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
+    def _store_entry(self, table: _Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
         max_entries, max_bytes = self._limits[0], self._limits[1]
         while table and (self._entries >= max_entries or self._bytes + size > max_bytes):
             old_key = next(iter(table))
@@ -218,9 +219,8 @@ class FastPath:
         self._bytes += size
 
     def _invalidate(self, snapshot: Snapshot, event: Event) -> None:
-        self._udp = {}
-        self._tcp = {}
-        self._shared = {}
+        self._clients = ({}, {})
+        self._tables = {}
         self._entries = 0
         self._bytes = 0
 
@@ -229,14 +229,14 @@ def _nothing() -> None:
     pass
 
 
-_METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}
+METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}
 
 
 def metric_key(qtype: int, rcode: int, source: str) -> MetricKey:
     """(qtype name, rcode name, source), memoised so counting costs one dict update."""
-    found = _METRIC_KEYS.get((qtype, rcode, source))
+    found = METRIC_KEYS.get((qtype, rcode, source))
     if found is None:
         qname = QTYPE.get(qtype, f"TYPE{qtype}")
-        rname = RCODE.get(rcode, "BADVERS" if rcode == 16 else f"RCODE{rcode}")
-        found = _METRIC_KEYS[(qtype, rcode, source)] = (str(qname), str(rname), source)
+        rname = RCODE.get(rcode, "BADVERS" if rcode == BADVERS else f"RCODE{rcode}")
+        found = METRIC_KEYS[(qtype, rcode, source)] = (str(qname), str(rname), source)
     return found

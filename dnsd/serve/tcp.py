@@ -1,56 +1,43 @@
 """The TCP shell: one asyncio Protocol per connection, with pipelining, idle timeout and a cap.
 
-Bytes go through `dnsd.core.framing`; each message is answered by the server's hot path or full
-path, in arrival order for local answers (forwarded ones may overtake, RFC 7766 allows it).
-It must not parse DNS itself; `DnsServer` (dnsd.serve.server) owns metrics, forwarding and logging.
+Bytes go through `dnsd.core.framing`; each message goes to `Pipeline.handle`, and what it
+returns is framed and written: local answers in arrival order, forwarded ones when they are
+done (they may overtake, RFC 7766 allows it). It must not parse DNS, count, decide or reach
+into a server object; `TcpLimits` and the set of open connections are all it shares.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass, field
 
-from dnsd.config import Config
 from dnsd.core.framing import Deframer, FramingError, frame
-from dnsd.core.wire import Decision
-from dnsd.serve.fastpath import FastPath
+from dnsd.serve.pipeline import Pipeline
 
 MAX_WRITE_BUFFER = 1024 * 1024  # a client that never reads is dropped past this
+MIN_IDLE_CHECK = 0.05  # seconds between idle checks at the least
 
 
-class ConnectionOwner(Protocol):
-    """What a connection needs from the server that accepted it."""
+@dataclass
+class TcpLimits:
+    """What every connection of one server shares: the caps and the open connections."""
 
-    config: Config
-    fastpath: FastPath
-    connections: set[Any]
-    query_log: bool
-
-    def deliver(
-        self,
-        decision: Decision,
-        query: bytes,
-        client_ip: str,
-        send: Callable[[bytes], None],
-        *,
-        udp: bool,
-    ) -> asyncio.Task[None] | None: ...
-
-    def log_hit(self, query: bytes, reply: bytes, client_ip: str) -> None: ...
-
-    def log_error(self, what: str, exc: BaseException) -> None: ...
+    idle_timeout: float = 10.0
+    max_connections: int = 256
+    open: set[TcpShell] = field(default_factory=set)
 
 
-class TcpConnection(asyncio.Protocol):
+class TcpShell(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, server: ConnectionOwner) -> None:
-        self._server = server
+    def __init__(self, pipeline: Pipeline, limits: TcpLimits) -> None:
+        self._handle = pipeline.handle
+        self._log_error = pipeline.log_error
+        self._limits = limits
         self._deframer = Deframer()
         self._transport: asyncio.Transport | None = None
-        self._client_ip = ""
-        self._pending: set[asyncio.Task[None]] = set()
+        self._client = ""
+        self._pending: set[asyncio.Task[bytes | None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._eof = False
@@ -58,15 +45,14 @@ class TcpConnection(asyncio.Protocol):
     # -- asyncio callbacks ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        server = self._server
-        if len(server.connections) >= server.config.tcp_max_connections:
+        if len(self._limits.open) >= self._limits.max_connections:
             transport.close()
             return
-        server.connections.add(self)
+        self._limits.open.add(self)
         peer = transport.get_extra_info("peername")
-        self._client_ip = str(peer[0]) if peer else ""
+        self._client = str(peer[0]) if peer else ""
         self._touch()
-        self._arm(self._server.config.tcp_idle_timeout)
+        self._arm(self._limits.idle_timeout)
 
     def data_received(self, data: bytes) -> None:
         self._touch()
@@ -76,14 +62,14 @@ class TcpConnection(asyncio.Protocol):
             self.abort()
             return
         for message in messages:
-            self._handle(message)
+            self._query(message)
 
     def eof_received(self) -> bool:
         self._eof = True
         return bool(self._pending)  # keep the write side open while forwards are in flight
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections.discard(self)
+        self._limits.open.discard(self)
         if self._timer is not None:
             self._timer.cancel()
         for task in self._pending:
@@ -94,26 +80,25 @@ class TcpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def _handle(self, message: bytes) -> None:
-        server = self._server
+    def _query(self, message: bytes) -> None:
         try:
-            reply = server.fastpath.tcp(message, self._client_ip)
-            if isinstance(reply, bytes):
-                self._send(reply)
-                if server.query_log:
-                    server.log_hit(message, reply, self._client_ip)
-                return
-            task = server.deliver(reply, message, self._client_ip, self._send, udp=False)
+            reply = self._handle(message, self._client, False)
         except Exception as exc:  # the TCP shell's catch-all
-            server.log_error("TCP query handling failed", exc)
+            self._log_error("TCP query handling failed", exc)
             return
-        if task is not None:
-            self._pending.add(task)
-            task.add_done_callback(self._forward_done)
+        if isinstance(reply, bytes):
+            self._send(reply)
+        elif reply is not None:
+            self._pending.add(reply)
+            reply.add_done_callback(self._forward_done)
 
-    def _forward_done(self, task: asyncio.Task[None]) -> None:
+    def _forward_done(self, task: asyncio.Task[bytes | None]) -> None:
         self._pending.discard(task)
         self._touch()
+        if not task.cancelled() and task.exception() is None:
+            reply = task.result()
+            if reply is not None:
+                self._send(reply)
         if self._eof and not self._pending and self._transport is not None:
             self._transport.close()
 
@@ -132,10 +117,10 @@ class TcpConnection(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(delay, self._check_idle)
 
     def _check_idle(self) -> None:
-        timeout = self._server.config.tcp_idle_timeout
+        timeout = self._limits.idle_timeout
         idle = asyncio.get_running_loop().time() - self._last_activity
         if self._pending or idle < timeout:
-            self._arm(max(timeout - idle, 0.05) if not self._pending else timeout)
+            self._arm(max(timeout - idle, MIN_IDLE_CHECK) if not self._pending else timeout)
             return
         if self._transport is not None:
             self._transport.close()

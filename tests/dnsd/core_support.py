@@ -7,7 +7,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from dnsd.core.answer import ZoneSettings
+from dnsd.core.zone import ZoneSettings
 from registry import Address, Endpoint, NameClaim, Origin, Port, Resync, Snapshot
 
 PUBLIC_IP = "93.184.216.34"

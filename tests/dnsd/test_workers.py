@@ -16,7 +16,7 @@ import dns.rcode
 from dnsd.app import build_forwarder
 from dnsd.config import Config
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.server import DnsServer
+from dnsd.serve.listeners import DnsServer
 from dnsd.workers import WorkerPool, resyncs
 from registry import Remove, Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, endpoint, sample_endpoints

@@ -9,8 +9,8 @@ import dns.flags
 import dns.rdatatype
 import pytest
 
-from dnsd.core.answer import ZoneSettings
 from dnsd.core.wire import Forward, Reply, handle_wire
+from dnsd.core.zone import ZoneSettings
 from registry import Snapshot, Upsert
 from tests.dnsd.core_support import (
     PUBLIC_IP,

@@ -9,7 +9,8 @@ import dns.message
 import pytest
 
 import dnsd.core.wire
-from dnsd.core.wire import Drop, Reply, fit_udp, handle_wire
+from dnsd.core.packet import fit_udp
+from dnsd.core.wire import Drop, Reply, handle_wire
 from tests.dnsd.core_support import (
     SETTINGS,
     answer_texts,

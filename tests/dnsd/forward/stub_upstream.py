@@ -17,7 +17,7 @@ from typing import cast
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, SOA, A, DNSLabel, DNSRecord
 
-HostPort = tuple[str, int]
+from dnsd.parsers import HostPort
 
 
 @dataclass

@@ -10,9 +10,8 @@ from dnslib import RCODE, DNSRecord
 
 from dnsd.forward import Forwarder, default_allow
 from dnsd.ops.metrics import Metrics
+from dnsd.parsers import HostPort
 from tests.dnsd.forward.stub_upstream import Behaviour, StubUpstream
-
-HostPort = tuple[str, int]
 
 
 class ForwardingShell(asyncio.DatagramProtocol):

@@ -19,11 +19,11 @@ import pytest
 from dnsd.config import Config
 from dnsd.forward import Forwarder
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.server import DnsServer
+from dnsd.parsers import HostPort
+from dnsd.serve.listeners import DnsServer
 from registry import Store
 from tests.dnsd.forward.stub_upstream import StubUpstream
 
-HostPort = tuple[str, int]
 INSIDE, OUTSIDE = "127.0.0.1", "127.0.0.2"
 
 

@@ -13,7 +13,7 @@ from dnsd import __version__
 from dnsd.config import Config
 from dnsd.ops.http_api import exposure_warning, start_http
 from dnsd.ops.metrics import Metrics
-from dnsd.ops.state import ServerState
+from dnsd.ops.state import ServerState, WatcherReport
 from registry import Address, Endpoint, Health, NameClaim, Origin, Resync, Store
 
 TOKEN = "s3cret"
@@ -56,10 +56,9 @@ async def running(config: Config) -> AsyncIterator[Api]:
         )
     )
     synced = [False]
-    report: Callable[[], list[dict[str, object]]] = lambda: [  # noqa: E731
-        {"source": "docker", "state": "connected" if synced[0] else "resyncing",
-         "last_event": None, "last_error": "", "synced_once": synced[0]}
-    ]  # fmt: skip
+    report: Callable[[], list[WatcherReport]] = lambda: [  # noqa: E731
+        WatcherReport("docker", "connected" if synced[0] else "resyncing", synced_once=synced[0])
+    ]
     state = ServerState(config, store, Metrics(), watcher_report=report)
     state.listeners, state.dns_bound = ["127.0.0.1:5353"], True
     runner, addresses = await start_http(state, "127.0.0.1", 0)
@@ -158,7 +157,7 @@ async def test_errors_are_json(api: Api, method: str, path: str, status: int, me
 
 
 async def test_metrics_parse_and_count_the_registry(api: Api) -> None:
-    api.state.metrics.count_query("A", "NOERROR", "local")
+    api.state.metrics.queries[("A", "NOERROR", "local")] += 1
     async with api.session.get(api.base + "/metrics") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dnsd.config import Config
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.prometheus import escape, render
-from dnsd.ops.state import ServerState
+from dnsd.ops.state import ServerState, WatcherReport
 from registry import Address, Endpoint, NameClaim, Origin, Resync, Store
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -28,8 +28,8 @@ def samples(text: str) -> tuple[Samples, dict[str, str]]:
 
 def busy_state() -> ServerState:
     metrics = Metrics()
-    metrics.count_query("A", "NOERROR", "local", 3)
-    metrics.count_query("AAAA", "NXDOMAIN", "upstream")
+    metrics.queries[("A", "NOERROR", "local")] += 3
+    metrics.queries[("AAAA", "NXDOMAIN", "upstream")] += 1
     metrics.answer_latency.observe(0.0003)
     metrics.answer_latency.observe(0.02)
     metrics.answer_latency.observe(99.0)
@@ -49,9 +49,10 @@ def busy_state() -> ServerState:
         metrics,
         started=1000.0,
         watcher_report=lambda: [
-            {"source": "docker", "state": "connected", "events": 11, "resyncs": 2, "reconnects": 1},
-            {"source": "file:/etc/x", "state": "connected", "events": 5, "resyncs": 3},
+            WatcherReport("docker", "connected", events=11, resyncs=2, reconnects=1),
+            WatcherReport("file:/etc/x", "connected", events=5, resyncs=3),
         ],
+        docker_source="docker",
         forwarder_stats=lambda: {"cache_entries": 42.0, "upstreams": 2.0, "upstreams_healthy": 1.0},
     )
 

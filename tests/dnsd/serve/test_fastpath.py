@@ -13,10 +13,11 @@ import dns.flags
 import dns.message
 import pytest
 
-from dnsd.core.answer import ZoneSettings
-from dnsd.core.wire import Forward, Reply, respond
+from dnsd.core.request import Request
+from dnsd.core.wire import Decision, Forward, Reply, decide
+from dnsd.core.zone import ZoneSettings
 from dnsd.serve import fastpath
-from dnsd.serve.fastpath import FastPath
+from dnsd.serve.fastpath import FastPath, keep
 from registry import Port, Remove, Resync, Store, Upsert
 from tests.dnsd.core_support import (
     SETTINGS,
@@ -32,11 +33,13 @@ from tests.dnsd.core_support import (
 CLIENT = "192.0.2.200"
 
 
-def make(settings: ZoneSettings = SETTINGS, **limits: int) -> tuple[FastPath, Store, Counter]:  # type: ignore[type-arg]
+def make(
+    settings: ZoneSettings = SETTINGS, **limits: int
+) -> tuple[FastPath[Decision], Store, Counter]:  # type: ignore[type-arg]
     store = Store()
     store.apply(Resync("test", sample_endpoints()))
     counter: Counter[tuple[str, str, str]] = Counter()
-    return FastPath(store, settings, counter, **limits), store, counter
+    return FastPath(store, settings, counter, keep, **limits), store, counter
 
 
 def reply_bytes(result: object) -> bytes:
@@ -234,11 +237,11 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The rotations the full path was asked to build, in order."""
     seen: list[int] = []
 
-    def counting(*args: Any, **kwargs: Any) -> Reply | Forward:
-        seen.append(kwargs["rotation"])
-        return respond(*args, **kwargs)
+    def counting(request: Request, *args: Any) -> Decision:
+        seen.append(args[-1])
+        return decide(request, *args)
 
-    monkeypatch.setattr(fastpath, "respond", counting)
+    monkeypatch.setattr(fastpath, "decide", counting)
     return seen
 
 
@@ -254,7 +257,7 @@ def test_the_first_query_after_a_change_builds_one_reply(builds: list[int]) -> N
     for _ in range(100):
         fast.tcp(packet, CLIENT)
     assert len(builds) == 100  # every rotation now comes from bytes
-    assert counter[("A", "NOERROR", "local")] == 100  # hits counted here, the builds by the shell
+    assert counter[("A", "NOERROR", "local")] == 100  # hits counted here, builds by the pipeline
     store.apply(Remove("test", "many-0"))
     fast.tcp(packet, CLIENT)
     assert len(builds) == 101

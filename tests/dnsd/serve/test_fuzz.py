@@ -15,8 +15,8 @@ import pytest
 from dnsd.config import Config
 from dnsd.core.wire import Drop, Forward, Reply, handle_wire
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.fastpath import FastPath
-from dnsd.serve.server import DnsServer
+from dnsd.serve.fastpath import FastPath, keep
+from dnsd.serve.listeners import DnsServer
 from registry import Resync, Store
 from tests.dnsd.core_support import (
     SETTINGS,
@@ -84,7 +84,7 @@ def test_the_pure_core_answers_every_packet_by_the_rules() -> None:
 def test_the_hot_path_agrees_with_the_rules_on_mutated_packets() -> None:
     store = Store()
     store.apply(Resync("test", (*sample_endpoints(), *crowd(20))))
-    fast = FastPath(store, SETTINGS, Metrics().queries)
+    fast = FastPath(store, SETTINGS, Metrics().queries, keep)
     for packet in packets(10_000, seed=7):
         result = fast.udp(packet, "192.0.2.1")
         if isinstance(result, bytes):

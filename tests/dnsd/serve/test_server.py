@@ -22,7 +22,8 @@ import pytest
 from dnsd.config import Config
 from dnsd.core.framing import Deframer, frame
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.server import BindError, DnsServer, ForwardHandler
+from dnsd.serve.listeners import BindError, DnsServer
+from dnsd.serve.pipeline import ForwardHandler
 from registry import Endpoint, Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, crowd, endpoint, rcode_name, sample_endpoints
 
@@ -197,6 +198,7 @@ class FakeForwarder:
     upstream_records: int = 1
     hold: asyncio.Event | None = None
     seen: list[tuple[str, bool]] = dataclasses.field(default_factory=list)
+    cancelled: int = 0
 
     def allows(self, client_ip: str) -> bool:
         return self.allowed
@@ -209,7 +211,11 @@ class FakeForwarder:
     async def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> bytes | None:
         self.seen.append((client_ip, via_tcp))
         if self.hold is not None:
-            await self.hold.wait()
+            try:
+                await self.hold.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
         message = dns.message.from_wire(query)
         reply = dns.message.make_response(message)
         for i in range(self.upstream_records):
@@ -252,7 +258,7 @@ async def test_cached_forwarded_replies_are_sent_without_a_task() -> None:
 async def test_repeated_cache_hits_take_the_udp_branch_with_counts_and_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="dnsd.serve.server")
+    caplog.set_level(logging.INFO, logger="dnsd.serve.pipeline")
     fwd = FakeForwarder(cache={"cached.example.": cached_wire("cached.example.", "192.0.2.9")})
     async with running(Config(query_log=True), forwarder=fwd) as (_, _, metrics, port):
         for _ in range(3):  # the first fills the hot path's table, the rest hit it
@@ -349,7 +355,8 @@ async def test_close_cancels_forwards_in_flight() -> None:
                     break
                 await asyncio.sleep(0.02)
             assert fwd.seen
-    assert server.bound  # closed cleanly with the forward still pending
+    assert fwd.cancelled == 1  # close() cancelled the forward it was waiting on
+    assert server.bound == [] and server.listeners == []
 
 
 async def test_servfail_from_a_crashing_forwarder_keeps_the_server_alive() -> None:
@@ -388,7 +395,7 @@ async def test_tcp_message_with_a_bad_header_gets_formerr_and_the_connection_liv
 
 
 async def test_query_log_names_client_name_type_and_rcode(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="dnsd.serve.server")
+    caplog.set_level(logging.INFO, logger="dnsd.serve.pipeline")
     async with running(Config(query_log=True)) as (_, _, _, port):
         for _ in range(2):  # a miss, then a hot-path hit: both are logged
             await udp("web-1.docker.", port)

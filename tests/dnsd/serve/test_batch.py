@@ -181,3 +181,22 @@ async def test_replies_sent_outside_a_batch_go_out_at_once(
     await asyncio.sleep(0)
     assert transport.is_closing()
     assert transport.get_extra_info("socket").fileno() == -1  # closed after connection_lost
+
+
+async def test_ipv6_clients_get_their_replies() -> None:
+    assert FACTORY is not None
+    loop = asyncio.get_running_loop()
+    try:
+        transport = bind_batched(loop, FACTORY, Echo(), "::1", 0, 8)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", 0))
+    sock.setblocking(False)
+    try:
+        for n in range(3):
+            sock.sendto(numbered(6, n), transport.get_extra_info("sockname")[:2])
+        assert await receive(sock, 3) == [numbered(6, n) for n in range(3)]
+    finally:
+        sock.close()
+        transport.close()

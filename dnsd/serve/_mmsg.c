@@ -9,6 +9,8 @@
  *   Batch.send(list[(bytes, addr)], start) -> (sent, errno)   sends items[start:] in one call;
  *        `sent` counts the items the kernel took; errno is that of the first one it refused
  *        (0 if all went). The caller decides what to do with the rest (skip one, retry later).
+ *        An item whose address is not a numeric IP tuple ends the call before it; if it is the
+ *        first, send raises (ValueError/TypeError/OverflowError) and sends nothing.
  */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
@@ -188,8 +190,13 @@ static PyObject *Batch_send(Batch *self, PyObject *args) {
         self->send_iov[i].iov_base = PyBytes_AS_STRING(data);
         self->send_iov[i].iov_len = (size_t)PyBytes_GET_SIZE(data);
         socklen_t length;
-        if (fill_address(PyTuple_GET_ITEM(item, 1), &self->send_names[i], &length) < 0)
-            return NULL;
+        if (fill_address(PyTuple_GET_ITEM(item, 1), &self->send_names[i], &length) < 0) {
+            if (i == 0)
+                return NULL; /* the caller skips this one item */
+            PyErr_Clear();   /* send the good ones before it; the next call raises for it */
+            n = i;
+            break;
+        }
         hdr->msg_namelen = length;
     }
     /* The bytes objects stay alive: `items` holds them and the GIL is held throughout. */

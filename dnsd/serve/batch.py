@@ -146,7 +146,12 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         """Send `items` in order; what the kernel cannot take now waits for writability."""
         start = 0
         while start < len(items) and not self._closing:
-            sent, error = self._batch.send(items, start)
+            try:
+                sent, error = self._batch.send(items, start)
+            except (TypeError, ValueError, OverflowError) as exc:  # not a numeric address
+                self._protocol.error_received(OSError(errno.EINVAL, str(exc)))
+                start += 1
+                continue
             start += sent
             if error in RETRY_LATER:
                 self._queue(items, start)

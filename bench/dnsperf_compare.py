@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from bench import dnsperf, procfs, profile, scenarios
+from bench import dnsperf, procfs, profile, scenarios, syscalls
 from bench.plan import LOOKUP, ROOT, SERVERS, Group, Options, plan
 from bench.processes import free_port, wait_answering
 from bench.report import MAX, RATE, WARMUP, MemoryResult, Report, RunResult, markdown, write_json
@@ -62,6 +62,17 @@ def parse_args(argv: list[str]) -> Options:
         action="store_true",
         help="after each full-rate dnsd run, one more run under py-spy; top frames in the report",
     )
+    p.add_argument(
+        "--syscalls",
+        action="store_true",
+        help="count each server's system calls per query (perf stat on raw_syscalls:sys_enter)",
+    )
+    p.add_argument(
+        "--dnsd-variants",
+        default="",
+        help="semicolon list of extra dnsd arguments, one dnsd per entry and event loop, "
+        "e.g. '--udp-batch 0;--udp-batch 32' (default: one dnsd, no extra arguments)",
+    )
     a = p.parse_args(argv)
     return Options(
         seconds=2.0 if a.quick else a.seconds,
@@ -76,6 +87,8 @@ def parse_args(argv: list[str]) -> Options:
         client_cpu=a.client_cpu,
         results_dir=a.results_dir,
         profile=a.profile,
+        syscalls=a.syscalls,
+        variants=tuple(v.strip() for v in a.dnsd_variants.split(";")) or ("",),
     )
 
 
@@ -121,10 +134,16 @@ def measure(
         opts.client_cpu,
         passes=1 if mode == WARMUP else None,
     )
-    before = procfs.cpu_seconds(target.cpu_pid)
-    result = dnsperf.run(dnsperf.command(load), timeout=opts.seconds + 60)
-    spent = procfs.cpu_seconds(target.cpu_pid) - before
-    return RunResult(target.label, target.kind, scenario, mode, result, spent)
+    # dnsd --workers N: its worker processes count too (dockerd's children are not the server)
+    cpu = procfs.family_cpu_seconds if target.kind == "dnsd" else procfs.cpu_seconds
+    pids = procfs.family(target.cpu_pid) if target.kind == "dnsd" else [target.cpu_pid]
+    counter = syscalls.counting(pids) if opts.syscalls and mode == MAX else None
+    with counter or contextlib.nullcontext() as count:
+        before = cpu(target.cpu_pid)
+        result = dnsperf.run(dnsperf.command(load), timeout=opts.seconds + 60)
+        spent = cpu(target.cpu_pid) - before
+    calls = count.calls if count is not None else None
+    return RunResult(target.label, target.kind, scenario, mode, result, spent, calls)
 
 
 def profiled(
@@ -262,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     if opts.profile and not profile.available():
         report.notes.append("--profile: py-spy is not installed (pip install py-spy); no profiles.")
         opts = dataclasses.replace(opts, profile=False)
+    if opts.syscalls and not syscalls.available():
+        report.notes.append("--syscalls: perf cannot count raw_syscalls:sys_enter here.")
+        opts = dataclasses.replace(opts, syscalls=False)
     with tempfile.TemporaryDirectory(prefix="dnsd-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         upstream = None

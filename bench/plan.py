@@ -37,6 +37,8 @@ class Options:
     client_cpu: int
     results_dir: Path
     profile: bool = False
+    syscalls: bool = False
+    variants: tuple[str, ...] = ("",)  # extra dnsd arguments per dnsd group ("" = none)
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,15 @@ def dnsd_groups(
         return []
     groups = []
     for loop in event_loops(opts, help_text, report.notes):
-        label = f"dnsd ({loop})" if loop else "dnsd"
-        o = DnsdOptions(opts.dnsd_command, label, loop, upstream_port=upstream)
-        start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
-        groups.append(Group(label, start, steps))
+        for variant in opts.variants:
+            label = ", ".join(x for x in (loop, variant) if x)
+            label = f"dnsd ({label})" if label else "dnsd"
+            extra = tuple(variant.split())
+            o = DnsdOptions(
+                opts.dnsd_command, label, loop, upstream_port=upstream, extra_args=extra
+            )
+            start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
+            groups.append(Group(label, start, steps))
     loop = "uvloop" if "uvloop" in opts.event_loops or opts.event_loops == ("auto",) else None
     loop = loop if "--event-loop" in help_text and importlib.util.find_spec("uvloop") else None
     for count in sorted({10, opts.names}):

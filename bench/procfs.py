@@ -21,6 +21,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def family(pid: int) -> list[int]:
+    """`pid` and every process descended from it (dnsd --workers: the worker processes)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for tid in thread_ids(current):
+            with contextlib.suppress(FileNotFoundError):
+                text = Path(f"/proc/{current}/task/{tid}/children").read_text()
+                todo += [int(child) for child in text.split()]
+    return found
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` and its descendants alive now (see `family`)."""
+    total = 0.0
+    for member in family(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += cpu_seconds(member)
+    return total
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of the process in KiB (0 if the kernel does not report it)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

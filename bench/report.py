@@ -29,6 +29,13 @@ class RunResult:
     mode: str
     dnsperf: DnsperfResult
     server_cpu_s: float
+    syscalls: int | None = None  # the server's system calls over the run (`--syscalls`)
+
+    @property
+    def syscalls_per_query(self) -> float | None:
+        if self.syscalls is None or self.dnsperf.completed < 1000:
+            return None
+        return self.syscalls / self.dnsperf.completed
 
     @property
     def cpu_us_per_query(self) -> float | None:
@@ -139,6 +146,16 @@ def ratio_table(report: Report, titles: Mapping[str, str]) -> list[str]:
     return lines
 
 
+def syscall_table(report: Report, titles: Mapping[str, str]) -> list[str]:
+    lines = ["| scenario | server | system calls per query (full rate) |", "|---|---|---:|"]
+    for scenario, title in titles.items():
+        for label in _labels(report.runs):
+            top = _find(report.runs, label, scenario, MAX)
+            if top is not None and top.syscalls_per_query is not None:
+                lines.append(f"| {title} | {label} | {top.syscalls_per_query:.2f} |")
+    return lines
+
+
 def memory_table(report: Report) -> list[str]:
     lines = [
         "| dnsd | registered names | VmRSS after start (MiB) | VmRSS after run (MiB) "
@@ -176,6 +193,9 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
         "",
         *ratio_table(report, titles),
     ]
+    if any(r.syscalls is not None for r in report.runs):
+        parts += ["", "System calls (perf stat, raw_syscalls:sys_enter, every thread):", ""]
+        parts += syscall_table(report, titles)
     if report.memory:
         parts += [
             "",
@@ -196,7 +216,14 @@ def write_json(report: Report, directory: Path, stamp: str) -> Path:
     path = directory / f"dnsperf-{stamp}.json"
     payload = {
         "meta": report.meta,
-        "runs": [{**asdict(r), "cpu_us_per_query": r.cpu_us_per_query} for r in report.runs],
+        "runs": [
+            {
+                **asdict(r),
+                "cpu_us_per_query": r.cpu_us_per_query,
+                "syscalls_per_query": r.syscalls_per_query,
+            }
+            for r in report.runs
+        ],
         "memory": [asdict(m) for m in report.memory],
         "profiles": [asdict(p) for p in report.profiles],
         "notes": report.notes,

@@ -34,6 +34,7 @@ from dnsd.ops.sdnotify import Notifier
 from dnsd.ops.state import ServerState, WatcherReport
 from dnsd.parsers import HostPort, format_host_port
 from dnsd.serve.listeners import DnsServer
+from dnsd.workers import WorkerPool
 from registry import History, Store
 from watchers.base import Supervisor, Watcher, WatcherState
 from watchers.docker_watcher import DockerWatcher
@@ -90,16 +91,19 @@ def build_forwarder(
     listen: Sequence[HostPort],
     watchers: Sequence[Watcher],
     store: Store,
+    *,
+    subnets: Callable[[], frozenset[str]] | None = None,
 ) -> Forwarder:
     """The forwarder for non-local names; upstreams default to /etc/resolv.conf. Docker
-    networks' subnets (registry data, published by the Docker watcher) may recurse."""
+    networks' subnets (registry data, published by the Docker watcher) may recurse; `subnets`
+    stands in where there is no Docker watcher (a --workers process gets them from its parent)."""
     if config.upstreams is not None:
         upstreams = list(config.upstreams)
     else:
         upstreams = default_upstreams(read_resolv_conf(), listen)
     docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
     budget = descriptor_budget(config, len(upstreams), len(listen), len(watchers))
-    dynamic = _registry_subnets(store) if docker and config.allow_recursion is None else None
+    dynamic = _registry_subnets(store) if docker and config.allow_recursion is None else subnets
     forwarder = Forwarder(
         upstreams,
         metrics,
@@ -208,6 +212,9 @@ class App:
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers, self.store)
         self.state.forwarder_stats = self.forwarder.stats
         self.dns = DnsServer(config, self.store, self.metrics, self.forwarder)
+        self.workers = WorkerPool(
+            config, self.store, build_forwarder, docker.subnets if docker else None
+        )
         self.http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = log_registry_changes(self.store)
@@ -244,6 +251,9 @@ class App:
         self.state.listeners = list(self.dns.listeners)
         self.state.dns_bound = True
         log.info("dnsd serving zone %s on %s", self.config.zone, ", ".join(self.dns.listeners))
+        if self.config.workers > 1:
+            await self.workers.start(self.dns.bound)
+            log.info("%d DNS worker processes share those ports", self.config.workers - 1)
         if self.config.http_listen is not None:
             host, port = self.config.http_listen
             try:
@@ -283,6 +293,7 @@ class App:
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)
+        await self.workers.stop()
         await self.dns.close()
         await self.forwarder.close()
         self._unsubscribe()

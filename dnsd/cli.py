@@ -7,16 +7,15 @@ running server over its HTTP API or DNS.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
 import sys
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from dnsd import __version__, client, events_cli, query
 from dnsd.config import ConfigError, load
+from dnsd.eventloop import run_loop
 from dnsd.flags import add_serve_arguments
 from dnsd.hostdns import add_host_dns_command
 from dnsd.ops.logs import setup_logging
@@ -70,25 +69,6 @@ def exit_now(status: int) -> None:
         with contextlib.suppress(OSError, ValueError):  # closed or broken: nothing to flush
             stream.flush()
     os._exit(status)
-
-
-def run_loop(main: Coroutine[Any, Any, int], choice: str) -> int:
-    """Run coroutine `main` on the chosen event loop (uvloop when available for 'auto')."""
-    if choice in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                print(
-                    "dnsd: error: --event-loop uvloop: uvloop is not installed "
-                    "(pip install 'dnsd[fast]')",
-                    file=sys.stderr,
-                )
-                return 2
-        else:
-            result: int = uvloop.run(main)
-            return result
-    return asyncio.run(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

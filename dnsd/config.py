@@ -73,6 +73,8 @@ class Config:
     cluster_publish: tuple[str, ...] = ("docker",)
     cluster_lease_ttl: int = 10
     cluster_keep_remote: float = 300.0
+    udp_batch: int = 32
+    workers: int = 1
 
     @property
     def zone(self) -> str:

@@ -205,6 +205,18 @@ FLAGS: tuple[Flag, ...] = (
         "event loop: auto (uvloop when installed), asyncio or uvloop",
     ),
     Flag(
+        "--udp-batch",
+        "udp_batch",
+        int_in_range(0, 1024),
+        "UDP datagrams per recvmmsg/sendmmsg call on Linux (default 32; 0 = one per call)",
+    ),
+    Flag(
+        "--workers",
+        "workers",
+        int_in_range(1, 64),
+        "processes answering DNS on the same ports with SO_REUSEPORT (default 1)",
+    ),
+    Flag(
         "--user",
         "user",
         parse_user,

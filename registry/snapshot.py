@@ -202,6 +202,10 @@ class Snapshot:
         """Every network the sources have published (names, subnets, gateways)."""
         return self._networks.networks()
 
+    def network_sources(self) -> Mapping[str, tuple[Network, ...]]:
+        """Each source's networks (what a copy of this snapshot needs replayed)."""
+        return self._networks.by_source()
+
     def subnets(self) -> frozenset[str]:
         """Every known network's subnet; the same object until the networks change."""
         return self._networks.subnets

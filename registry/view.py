@@ -90,6 +90,10 @@ class NetworkIndex:
     def networks(self) -> tuple[Network, ...]:
         return tuple(n for nets in self._by_source.values() for n in nets)
 
+    def by_source(self) -> Mapping[str, tuple[Network, ...]]:
+        """Each source's networks, as its last `Networks` event gave them."""
+        return self._by_source
+
     def replaced(self, source: str, networks: tuple[Network, ...]) -> NetworkIndex:
         """The index with `source`'s networks replaced (self when nothing changes)."""
         if self._by_source.get(source) == networks:

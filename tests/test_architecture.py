@@ -44,7 +44,18 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "dnsd.events_cli",
         "dnsd.hostdns",
         "dnsd.app",
+        "dnsd.eventloop",
         "dnsd.ops.logs",
+        *SETTINGS,
+    ),
+    "dnsd.eventloop": (),
+    "dnsd.workers": (
+        "registry",
+        "dnsd.serve",
+        "dnsd.forward",
+        "dnsd.ops.logs",
+        "dnsd.ops.metrics",
+        "dnsd.eventloop",
         *SETTINGS,
     ),
 }

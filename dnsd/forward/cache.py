@@ -62,6 +62,7 @@ class ReplyCache:
         self._negative_without_soa = negative_without_soa
         self._keep_stale = STALE_WINDOW if serve_stale else 0.0
         self.clock = clock
+        self.last_until = 0.0  # until when the last reply `fresh` returned stays current
 
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)
@@ -88,9 +89,12 @@ class ReplyCache:
             return None
         now = self.clock()
         if now < entry.until:  # the common hit: this second's rendering
+            self.last_until = entry.until
             return entry.rendered
         if now < entry.expires:
-            return entry.at(now)
+            rendered = entry.at(now)
+            self.last_until = entry.until
+            return rendered
         if now >= entry.expires + self._keep_stale:
             del entries[key]
         return None

@@ -109,6 +109,17 @@ class Forwarder:
         """May this client use forwarding? False when there is no upstream at all."""
         return self._has_upstreams and self._acl.allows(client_ip)
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The cache's clock (monotonic seconds), the one `cached_until` is read on."""
+        return self._cache.clock
+
+    @property
+    def cached_until(self) -> float:
+        """Until when the reply the last `cached_reply` hit returned stays exactly right (its
+        TTLs are re-rendered each second); the fast path may serve it again until then."""
+        return self._cache.last_until
+
     def cached_reply(self, query: bytes) -> bytes | None:
         """A fresh cached reply for the query with its ID, or None (counts hit/miss).
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from itertools import cycle
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from dnsd.core.packet import TC, name_end
 from dnsd.core.request import Request
 from dnsd.core.view import client_view
 from dnsd.core.wire import PLAIN_HEADERS, Decision, Forward, Reply, decide
 from dnsd.core.zone import ZoneSettings
-from dnsd.ops.metrics import OTHER, qtype_label, rcode_label
+from dnsd.ops.metrics import OTHER, Metrics, qtype_label, rcode_label
 from registry import Event, Snapshot, Store
 
 MetricKey = tuple[str, str, str]  # (qtype name, rcode name, source)
 Rotation = tuple[int, int]  # (first step, distinct orders)
 LOCAL = "local"
+CACHE = "cache"  # the source of a forwarding-cache hit
 MAX_ENTRIES = 50_000
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ROTATIONS = 1024
@@ -71,7 +72,33 @@ class _Entry:
         self.tails = cycle(self.slots[slot + 1 :] + self.slots[: slot + 1])
 
 
-class _Table(dict[bytes, "_Entry | Forward"]):
+class _Cached:
+    """A forwarding-cache hit held in the table, so that it is served like a local hit: the
+    reply around the question name, exactly right until `until` on the forwarder's clock (the
+    cache re-renders TTLs each second). Past that, or for a client the recursion ACL refuses,
+    the query goes on down the chain with `decision`, which refreshes the entry."""
+
+    __slots__ = ("decision", "head", "metric", "size", "tail", "until")
+
+    def __init__(self, decision: Forward, reply: bytes, end: int, until: float, metric: MetricKey):
+        self.decision = decision
+        self.head = reply[2:12]
+        self.tail = reply[end:]
+        self.until = until
+        self.metric = metric
+        self.size = len(reply)
+
+
+class ForwardedHits(Protocol):
+    """What serving forwarding-cache hits from the table needs (the forwarder has it)."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def allows(self, client_ip: str) -> bool: ...
+
+
+class _Table(dict[bytes, "_Entry | Forward | _Cached"]):
     """The encoded replies of one (transport, view)."""
 
     __slots__ = ("udp", "view")
@@ -97,8 +124,13 @@ class FastPath(Generic[T]):
         max_bytes: int = MAX_BYTES,
         max_rotations: int = MAX_ROTATIONS,
         max_views: int = MAX_CLIENTS,
+        forwarded: ForwardedHits | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self._allows = forwarded.allows if forwarded is not None else _refuse
+        self._clock = forwarded.clock if forwarded is not None else _never
+        self._metrics = metrics or Metrics()
         self._store = store
         self._queries = queries
         self._after = after
@@ -141,14 +173,48 @@ class FastPath(Generic[T]):
         entry = table.get(key)
         if entry is None:
             return self._after(self._fill(data, client, table, key, end), data, client, udp)
-        if entry.__class__ is Forward:
-            return self._after(entry, data, client, udp)
-        tail = next(entry.tails)  # type: ignore[union-attr]
+        if entry.__class__ is not _Entry:  # a name to forward: a kept cache hit, or the chain
+            held: _Cached = entry  # type: ignore[assignment]
+            if entry.__class__ is _Cached and self._clock() < held.until and self._allows(client):
+                self._queries[held.metric] += 1
+                self._metrics.cache_hits += 1
+                return data[:2] + held.head + data[12:end] + held.tail
+            forward = held.decision if entry.__class__ is _Cached else entry
+            return self._after(forward, data, client, udp)  # type: ignore[arg-type]
+        tail = next(entry.tails)
         if tail.__class__ is int:  # an empty slot: its index
-            decision = self._fill_slot(entry, tail, data, client, table, end)  # type: ignore[arg-type]
+            decision = self._fill_slot(entry, tail, data, client, table, end)
             return self._after(decision, data, client, udp)
-        self._queries[entry.metric] += 1  # type: ignore[union-attr]
-        return data[:2] + entry.head + data[12:end] + tail  # type: ignore[union-attr, operator]
+        self._queries[entry.metric] += 1
+        return data[:2] + entry.head + data[12:end] + tail  # type: ignore[operator]
+
+    def keep_forwarded(
+        self, data: bytes, client: str, udp: bool, reply: bytes, until: float, decision: Forward
+    ) -> None:
+        """Serve `reply`, a forwarding-cache hit just sent for `data`, from the table until
+        `until`; only where the table already says "forward" for this question."""
+        end = name_end(data)
+        if (
+            end is None
+            or data[2:12] not in PLAIN_HEADERS
+            or reply[12:end].lower() != data[12:end].lower()
+        ):
+            return
+        table = self._clients[udp].get(client)
+        if table is None:
+            table = self._table_for(client, udp)
+        key = data[2:end].lower() + data[end:]
+        current = table.get(key)
+        if current is None or current.__class__ is _Entry:
+            return
+        old = current.size if current.__class__ is _Cached else 0
+        if self._bytes - old + len(reply) > self._limits[1]:
+            return
+        metric = METRIC_KEYS.get((decision.qtype, reply[3] & 0x0F, CACHE)) or metric_key(
+            decision.qtype, reply[3] & 0x0F, CACHE
+        )
+        table[key] = _Cached(decision, reply, end, until, metric)
+        self._bytes += len(reply) - old
 
     def view(self, client: str) -> Hashable:
         """The view `client` gets now (the seam for client-scoped answers)."""
@@ -210,7 +276,9 @@ class FastPath(Generic[T]):
             old_key = next(iter(table))
             old = table.pop(old_key)
             self._entries -= 1
-            self._bytes -= old.size if isinstance(old, _Entry) else len(old_key)
+            self._bytes -= len(old_key) if old.__class__ is Forward else old.size  # type: ignore[union-attr]
+            if old.__class__ is _Cached:
+                self._bytes -= len(old_key)
         if self._entries >= max_entries or self._bytes + size > max_bytes:
             return  # other tables hold the budget; this one stays uncached until the next change
         table[key] = entry
@@ -226,6 +294,14 @@ class FastPath(Generic[T]):
 
 def _nothing() -> None:
     pass
+
+
+def _refuse(client: str) -> bool:
+    return False
+
+
+def _never() -> float:
+    return float("inf")
 
 
 METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}

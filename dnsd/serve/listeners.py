@@ -18,6 +18,7 @@ from dnsd.config import Config
 from dnsd.core.zone import zone_settings
 from dnsd.ops.metrics import Metrics
 from dnsd.parsers import HostPort, format_host_port
+from dnsd.serve.batch import bind_batched, binding
 from dnsd.serve.pipeline import ForwardHandler, Pipeline
 from dnsd.serve.port_owner import port_holders
 from dnsd.serve.tcp import TcpLimits, TcpShell
@@ -54,6 +55,7 @@ class DnsServer:
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.Server] = []
         self._bound: list[HostPort] = []
+        self._reuse_port = config.workers > 1  # --workers: other processes bind the same ports
 
     async def start(self, listen: Sequence[HostPort]) -> None:
         """Bind UDP and TCP on each (host, port); port 0 picks one free for both."""
@@ -104,7 +106,11 @@ class DnsServer:
             actual = udp.get_extra_info("sockname")[1]
             try:
                 server = await loop.create_server(
-                    lambda: TcpShell(pipeline, self.tcp_limits), host, actual, reuse_address=True
+                    lambda: TcpShell(pipeline, self.tcp_limits),
+                    host,
+                    actual,
+                    reuse_address=True,
+                    reuse_port=self._reuse_port,
                 )
             except OSError as exc:
                 udp.close()
@@ -121,10 +127,26 @@ class DnsServer:
     ) -> asyncio.DatagramTransport:
         """Bind the socket here (the event loop's own bind drops the errno), then hand it over."""
         loop = asyncio.get_running_loop()
+        batch = binding() if self.config.udp_batch > 0 else None
+        try:
+            if batch is not None:  # recvmmsg/sendmmsg: many datagrams per system call
+                return bind_batched(
+                    loop,
+                    batch,
+                    UdpShell(pipeline),
+                    host,
+                    port,
+                    self.config.udp_batch,
+                    reuse_port=self._reuse_port,
+                )
+        except OSError as exc:
+            raise bind_error("udp", host, port, exc) from exc
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
             with contextlib.suppress(OSError):  # the kernel default will do
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            if self._reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             sock.setblocking(False)
             transport, _ = await loop.create_datagram_endpoint(

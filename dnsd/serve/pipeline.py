@@ -44,6 +44,12 @@ class ForwardHandler(Protocol):
 
     def cached_reply(self, query: bytes) -> bytes | None: ...  # cache hit with the query's ID
 
+    @property
+    def cached_until(self) -> float: ...  # the last hit stays right until then (on `clock`)
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
     # Called when the query arrives (its one deadline starts then); awaited in a task.
     def forward(self, query: bytes, client_ip: str, via_tcp: bool) -> Awaitable[bytes | None]: ...
 
@@ -86,7 +92,14 @@ class Pipeline:
         self.forwarder = forwarder
         self.query_log = query_log
         self.log_error = ErrorLog()
-        self.fast: FastPath[Outcome] = FastPath(store, settings, metrics.queries, self._decided)
+        self.fast: FastPath[Outcome] = FastPath(
+            store,
+            settings,
+            metrics.queries,
+            self._decided,
+            forwarded=forwarder if not query_log else None,  # its hits would be logged as local
+            metrics=metrics,
+        )
         self.handle: Handler = self._logged if query_log else self.fast.lookup
         self._queries = metrics.queries
         self._tasks: set[asyncio.Task[bytes | None]] = set()
@@ -109,7 +122,11 @@ class Pipeline:
                 return self._refused(decision, data, client)
             cached = forwarder.cached_reply(data)
             if cached is not None:
-                return self._forwarded(cached, decision, data, client, udp, CACHE)
+                sent = self._forwarded(cached, decision, data, client, udp, CACHE)
+                if sent is cached and not self.query_log:  # not cut to fit: keep it in the table
+                    until = forwarder.cached_until
+                    self.fast.keep_forwarded(data, client, udp, cached, until, decision)
+                return sent
             return self._start_upstream(forwarder, decision, data, client, udp)
         if decision.__class__ is Drop:
             self.metrics.dropped_packets += 1

@@ -34,7 +34,7 @@ CLIENT = "192.0.2.200"
 
 
 def make(
-    settings: ZoneSettings = SETTINGS, **limits: int
+    settings: ZoneSettings = SETTINGS, **limits: Any
 ) -> tuple[FastPath[Decision], Store, Counter]:  # type: ignore[type-arg]
     store = Store()
     store.apply(Resync("test", sample_endpoints()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import dns.flags
 import dns.message
@@ -17,6 +18,9 @@ CLIENT = "127.0.0.1"
 
 
 class Crashing:
+    cached_until = 0.0
+    clock = staticmethod(time.monotonic)
+
     def allows(self, client_ip: str) -> bool:
         return True
 

@@ -11,7 +11,8 @@ import shutil
 import socket
 import struct
 import subprocess
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import dns.asyncquery
 import dns.flags
@@ -207,6 +208,8 @@ class FakeForwarder:
     hold: asyncio.Event | None = None
     seen: list[tuple[str, bool]] = dataclasses.field(default_factory=list)
     cancelled: int = 0
+    cached_until: float = 0.0  # hits are not kept in the fast path (tests of the chain itself)
+    clock: Callable[[], float] = time.monotonic
 
     def allows(self, client_ip: str) -> bool:
         return self.allowed

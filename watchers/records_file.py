@@ -103,7 +103,8 @@ class RecordsFile:
                 seen = stamp
                 yield Resync(self.source, result.endpoints, reason)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload.wait(), self.poll)
+                async with asyncio.timeout(self.poll):  # not wait_for: see swarm_watcher
+                    await self._reload.wait()
 
     def _stamp(self) -> tuple[int, int, int]:
         try:

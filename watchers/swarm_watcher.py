@@ -151,7 +151,10 @@ class SwarmWatcher:
         while True:
             try:
                 wait = max(0.0, pacer.due(loop.time()) - loop.time())
-                item = await asyncio.wait_for(queue.get(), wait)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races a short timeout, and the watcher would then never stop
+                async with asyncio.timeout(wait):
+                    item = await queue.get()
             except TimeoutError:
                 item = None
             if isinstance(item, StreamEnd):

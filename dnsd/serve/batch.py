@@ -15,6 +15,7 @@ must not know DNS or the server: it sees bytes, addresses and a protocol.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 from collections import deque
@@ -187,11 +188,16 @@ def bind_batched(
     count: int,
     *,
     reuse_port: bool = False,
+    receive_buffer: int = 0,
 ) -> BatchedDatagramTransport:
-    """A UDP socket bound to (host, port), driven in batches of up to `count` datagrams."""
+    """A UDP socket bound to (host, port), driven in batches of up to `count` datagrams;
+    `receive_buffer` (bytes) keeps a burst from overflowing the kernel's default buffer."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        if receive_buffer:
+            with contextlib.suppress(OSError):  # the kernel default will do
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))

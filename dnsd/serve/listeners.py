@@ -138,6 +138,7 @@ class DnsServer:
                     port,
                     self.config.udp_batch,
                     reuse_port=self._reuse_port,
+                    receive_buffer=UDP_RECEIVE_BUFFER,
                 )
         except OSError as exc:
             raise bind_error("udp", host, port, exc) from exc

@@ -90,6 +90,10 @@ def test_every_upstream_socket_is_closed_on_every_path(loop_name: str) -> None:
         await asyncio.gather(*cancelled, return_exceptions=True)
         await asyncio.sleep(0.3)  # late replies arrive at sockets that must be gone
         assert fwd.stats()["in_flight"] == 0
+        for _ in range(50):  # attempts still unwinding on a loaded machine: up to 5 s more
+            if descriptors() <= baseline:
+                break
+            await asyncio.sleep(0.1)
         assert descriptors() <= baseline
         for s in stubs:
             await s.close()

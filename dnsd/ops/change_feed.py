@@ -61,8 +61,7 @@ class Follower:
         """Wait up to `timeout` s for changes; [] on timeout, dropped or closed."""
         if not self._buffer and not (self.dropped or self.closed):
             try:
-                async with asyncio.timeout(timeout):  # not wait_for (3.11 may lose a cancel)
-                    await self._wake.wait()
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 return []
         self._wake.clear()

@@ -48,8 +48,10 @@ def post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -
         loop.call_soon_threadsafe(fn, *args)
 
 
-def start_pump(stream: Iterator[Any], queue: asyncio.Queue[Any]) -> None:
-    """Read a blocking event stream in a daemon thread and put its items on `queue`,
+def start_pump(
+    stream: Iterator[Any], queue: asyncio.Queue[Any], name: str = "dnsd-docker-events"
+) -> None:
+    """Read a blocking event stream in daemon thread `name` and put its items on `queue`,
     then a `StreamEnd`."""
     loop = asyncio.get_running_loop()
 
@@ -62,4 +64,4 @@ def start_pump(stream: Iterator[Any], queue: asyncio.Queue[Any]) -> None:
             end = StreamEnd(exc)
         post(loop, queue.put_nowait, end)
 
-    threading.Thread(target=run, name="dnsd-docker-events", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()

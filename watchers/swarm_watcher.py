@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -29,7 +28,7 @@ import docker
 import docker.errors
 
 from registry import Endpoint, Event, Health, Remove, Resync, Upsert
-from watchers.docker_threads import StreamEnd, in_daemon_thread, post
+from watchers.docker_threads import StreamEnd, in_daemon_thread, start_pump
 from watchers.docker_translate import health_of
 from watchers.docker_watcher import (
     _ENGINE_ERRORS,
@@ -143,7 +142,8 @@ class SwarmWatcher:
 
     # -- following ---------------------------------------------------------------------
     async def _follow(self, client: Any, stream: Iterator[Any]) -> AsyncIterator[Event]:
-        queue = _pump(stream)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        start_pump(stream, queue, "dnsd-swarm-events")
         loop = asyncio.get_running_loop()
         pacer = ReadPacer(fast=self.fast_poll, settle=self.settle, slow=self.slow_poll)
         pacer.read(loop.time(), in_flux(self._state))
@@ -250,21 +250,3 @@ class SwarmWatcher:
 
 def _container_of(task: dict[str, Any]) -> str:
     return str(((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", ""))
-
-
-def _pump(stream: Iterator[Any]) -> asyncio.Queue[Any]:
-    """Read a blocking event stream in a daemon thread into a queue on the loop."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    def run() -> None:
-        end = StreamEnd(None)
-        try:
-            for item in stream:
-                post(loop, queue.put_nowait, item)
-        except BaseException as exc:  # the stream broke or was closed under us
-            end = StreamEnd(exc)
-        post(loop, queue.put_nowait, end)
-
-    threading.Thread(target=run, name="dnsd-swarm-events", daemon=True).start()
-    return queue

@@ -26,7 +26,7 @@ SETTINGS = ("dnsd.config", "dnsd.flags", "dnsd.parsers")
 LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.core": ("registry",),
     "dnsd.ops.metrics": (),
-    "dnsd.forward": ("dnsd.core.packet", "dnsd.ops.metrics", "dnsd.parsers"),
+    "dnsd.forward": ("registry.view", "dnsd.core.packet", "dnsd.ops.metrics", "dnsd.parsers"),
     "dnsd.serve": ("registry", "dnsd.core", "dnsd.ops.metrics", *SETTINGS),
     "dnsd.ops": ("dnsd", "registry", "dnsd.core", *SETTINGS),
     "dnsd.parsers": ("registry",),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 
+from registry.view import parse_client_address
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MEMO_LIMIT = 4096
 
@@ -23,17 +25,6 @@ def default_allow() -> list[str]:
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
     """CIDR strings to networks; ValueError names the bad one."""
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
-def client_address(client_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The client's address with any zone dropped and IPv4-mapped IPv6 unwrapped."""
-    try:
-        address = ipaddress.ip_address(client_ip.partition("%")[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 class RecursionAcl:
@@ -63,7 +54,7 @@ class RecursionAcl:
         return decision
 
     def _decide(self, client_ip: str) -> bool:
-        address = client_address(client_ip)
+        address = parse_client_address(client_ip)
         return address is not None and any(address in net for net in self._networks)
 
     def _update(self, raw: Iterable[str]) -> None:

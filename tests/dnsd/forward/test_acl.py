@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dnsd.forward.acl import RecursionAcl, client_address, default_allow, parse_networks
+from dnsd.forward.acl import RecursionAcl, default_allow, parse_networks
+from registry.view import parse_client_address as client_address
 
 
 @pytest.mark.parametrize(

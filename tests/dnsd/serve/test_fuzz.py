@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import struct
 from collections.abc import Iterator
 
 import dns.asyncquery
@@ -26,6 +25,7 @@ from tests.dnsd.core_support import (
     sample_endpoints,
     snapshot_of,
 )
+from tests.dnsd.fuzz_support import mutate
 
 SEEDS = [
     query("web.docker."),
@@ -49,21 +49,6 @@ def packets(count: int, seed: int = 20240601) -> Iterator[bytes]:
         for _ in range(rng.randint(1, 4)):
             mutate(rng, packet)
         yield bytes(packet)
-
-
-def mutate(rng: random.Random, packet: bytearray) -> None:
-    kind = rng.randrange(5)
-    position = rng.randrange(len(packet)) if packet else 0
-    if kind == 0 and packet:
-        packet[position] = rng.randrange(256)
-    elif kind == 1:
-        del packet[position:]
-    elif kind == 2:
-        packet[position:position] = rng.randbytes(rng.randint(1, 8))
-    elif kind == 3 and len(packet) >= 12:
-        packet[2:4] = struct.pack("!H", rng.randrange(65536))  # any flags, opcode, rcode
-    else:
-        packet += rng.randbytes(rng.randint(1, 20))
 
 
 def test_the_pure_core_answers_every_packet_by_the_rules() -> None:

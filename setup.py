@@ -10,6 +10,13 @@ from setuptools import Extension, setup
 
 extensions = []
 if sys.platform.startswith("linux"):
-    extensions.append(Extension("dnsd.serve._mmsg", sources=["dnsd/serve/_mmsg.c"], optional=True))
+    extensions.append(
+        Extension(
+            "dnsd.serve._mmsg",
+            sources=["dnsd/serve/_mmsg.c", "dnsd/serve/_hits.c"],
+            depends=["dnsd/serve/_hits.h"],
+            optional=True,
+        )
+    )
 
 setup(ext_modules=extensions)

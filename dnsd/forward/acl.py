@@ -53,6 +53,15 @@ class RecursionAcl:
             decision = self._memo[client_ip] = self._decide(client_ip)
         return decision
 
+    def decisions(self) -> dict[str, bool]:
+        """The memo of allows(): client -> decision, current (the dynamic ranges are checked
+        first); cleared in place when the ranges change, filled by allows(). Read-only."""
+        if self._dynamic is not None:
+            raw = self._dynamic()
+            if raw is not self._dynamic_raw:
+                self._update(raw)
+        return self._memo
+
     def _decide(self, client_ip: str) -> bool:
         address = parse_client_address(client_ip)
         return address is not None and any(address in net for net in self._networks)

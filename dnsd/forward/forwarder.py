@@ -109,6 +109,10 @@ class Forwarder:
         """May this client use forwarding? False when there is no upstream at all."""
         return self._has_upstreams and self._acl.allows(client_ip)
 
+    def recursion_decisions(self) -> dict[str, bool]:
+        """allows()'s memo per client, current (the fast path's C hits read it per batch)."""
+        return self._acl.decisions() if self._has_upstreams else {}
+
     @property
     def clock(self) -> Callable[[], float]:
         """The cache's clock (monotonic seconds), the one `cached_until` is read on."""

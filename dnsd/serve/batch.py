@@ -7,9 +7,13 @@ with one `sendmmsg`. Replies sent later (forwarded answers) go out at once. A da
 refuses costs only itself: on EAGAIN/ENOBUFS the rest waits for writability in order, on any
 other error that one reply is dropped (reported to `error_received`) and the rest is sent.
 
+With `tables` (the fast path's `hit_tables`), the extension answers the fast path's hits
+itself while the batch is in its receive buffers; only the misses reach the protocol, and
+their replies go out with the hits in one `sendmmsg`, in arrival order.
+
 The binding is the optional C extension `dnsd.serve._mmsg` (built by `pip install` on Linux);
 `binding()` is None without it and the listeners use the loop's transport instead. This module
-must not know DNS or the server: it sees bytes, addresses and a protocol.
+must not know DNS or the server: it sees bytes, addresses, a protocol and opaque tables.
 """
 
 from __future__ import annotations
@@ -37,7 +41,20 @@ class BatchIO(Protocol):
     def send(self, items: list[Item], start: int = 0, /) -> tuple[int, int]: ...
 
 
+class HitBatchIO(BatchIO, Protocol):
+    """The extension's hit path (see dnsd/serve/_mmsg.c): serve, then send in arrival order."""
+
+    def serve(self, tables: object, /) -> tuple[int, list[tuple[int, bytes, Address]]]: ...
+
+    def prepare(self, items: list[tuple[int, bytes, Address]], /) -> tuple[int, int]: ...
+
+    def send_prepared(self, start: int, /) -> tuple[int, int]: ...
+
+    def pending(self, start: int, /) -> list[Item]: ...
+
+
 BatchFactory = Callable[[int, int, int], BatchIO]
+Tables = Callable[[], object]  # the fast path's tables for one batch (opaque here)
 
 
 def binding() -> BatchFactory | None:
@@ -59,6 +76,7 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         sock: socket.socket,
         protocol: asyncio.DatagramProtocol,
         batch: BatchIO,
+        tables: Tables | None = None,
     ) -> None:
         super().__init__()
         self._loop = loop
@@ -66,6 +84,7 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         self._fd = sock.fileno()
         self._protocol = protocol
         self._batch = batch
+        self._tables = tables if hasattr(batch, "serve") else None
         self._collecting: list[Item] | None = None
         self._backlog: deque[Item] = deque()
         self._closing = False
@@ -110,6 +129,9 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
 
     # -- the loop's callbacks ---------------------------------------------------------------
     def _readable(self) -> None:
+        if self._tables is not None:
+            self._serve(self._tables())
+            return
         try:
             items = self._batch.recv()
         except OSError as exc:  # an ICMP error reported on the socket: the protocol decides
@@ -135,6 +157,49 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
             self._queue(replies, 0)
         else:
             self._send(replies)
+
+    def _serve(self, tables: object) -> None:
+        """A batch with the hits answered in C: the misses go through the protocol, and each
+        reply they send right away takes its datagram's place among the hits."""
+        batch: HitBatchIO = self._batch  # type: ignore[assignment]
+        try:
+            received, misses = batch.serve(tables)
+        except OSError as exc:  # an ICMP error reported on the socket: the protocol decides
+            self._protocol.error_received(exc)
+            return
+        if not received:
+            return
+        self.receives += 1
+        self.received += received
+        placed: list[tuple[int, bytes, Address]] = []
+        replies: list[Item] = []
+        self._collecting = replies
+        try:
+            for index, data, addr in misses:
+                try:
+                    self._protocol.datagram_received(data, addr)
+                except Exception as exc:  # one datagram's failure must not cost the others
+                    self._report(exc)
+                placed.extend((index, reply, to) for reply, to in replies)
+                replies.clear()
+        finally:
+            self._collecting = None
+        total, skipped = batch.prepare(placed)
+        for _ in range(skipped):
+            self._protocol.error_received(OSError(errno.EINVAL, "not a numeric IP address"))
+        if self._backlog:
+            self._queue(batch.pending(0), 0)
+            return
+        start = 0
+        while start < total and not self._closing:
+            sent, error = batch.send_prepared(start)
+            start += sent
+            if error in RETRY_LATER:
+                self._queue(batch.pending(start), 0)
+                return
+            if error:  # that one datagram is refused (bad address, ICMP error...): skip it
+                self._protocol.error_received(OSError(error, errno.errorcode.get(error, "")))
+                start += 1
 
     def _writable(self) -> None:
         items = list(self._backlog)
@@ -189,6 +254,7 @@ def bind_batched(
     *,
     reuse_port: bool = False,
     receive_buffer: int = 0,
+    tables: Tables | None = None,
 ) -> BatchedDatagramTransport:
     """A UDP socket bound to (host, port), driven in batches of up to `count` datagrams;
     `receive_buffer` (bytes) keeps a burst from overflowing the kernel's default buffer."""
@@ -203,7 +269,7 @@ def bind_batched(
         sock.bind((host, port))
         sock.setblocking(False)
         batch = factory(sock.fileno(), count, MAX_DATAGRAM)
-        return BatchedDatagramTransport(loop, sock, protocol, batch)
+        return BatchedDatagramTransport(loop, sock, protocol, batch, tables)
     except BaseException:
         sock.close()
         raise

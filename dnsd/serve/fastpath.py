@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
-from itertools import cycle
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from dnsd.core.packet import TC, name_end
 from dnsd.core.request import Request
@@ -37,6 +36,10 @@ MAX_ROTATIONS = 1024
 MAX_CLIENTS = 65_536  # client -> table memo entries per transport before it is cleared
 T = TypeVar("T")
 Next = Callable[[Decision, bytes, str, bool], T]  # the next link: (decision, query, client, udp)
+# What the C hit path reads per batch (dnsd/serve/_hits.c): client -> table memo, recursion
+# decisions, the forwarder's clock now, the query counter, metrics, entry types, plain headers.
+HitTables = tuple[dict[str, Any], dict[str, bool], float, Counter[Any], Any, type, type, bytes]
+PLAIN_HEADER_RUNS = b"".join(sorted(PLAIN_HEADERS))
 
 
 def keep(decision: Decision, data: bytes, client: str, udp: bool) -> Decision:
@@ -44,49 +47,65 @@ def keep(decision: Decision, data: bytes, client: str, udp: bool) -> Decision:
     return decision
 
 
-class _Entry:
-    """Encoded replies for one key: fixed header bytes and one tail (the reply after the
-    question name) per round-robin slot. An empty slot holds its own index until the core
-    fills it; `tails` cycles over the slots, starting after slot 0."""
+# An entry is a list so that the C hit path (dnsd/serve/_hits.c) reads it by index; the first
+# four fields are its layout, the rest are Python's alone.
+HEAD, SLOTS, NEXT, METRIC = 0, 1, 2, 3  # _Entry: header bytes, tails, next slot, metric key
+TAIL, UNTIL = 1, 2  # _Cached: [HEAD, TAIL, UNTIL, METRIC, decision, size]
 
-    __slots__ = ("base", "count", "head", "metric", "size", "slots", "tails")
+
+class _Entry(list[Any]):
+    """Encoded replies for one key: [head, slots, next, metric, base, count, size]. `head` is
+    the fixed header bytes, `slots` one tail (the reply after the question name) per
+    round-robin slot, an empty slot holding its own index until the core fills it; a hit
+    serves `slots[next]` and moves `next` on round the list (the first hit serves slot 1)."""
+
+    __slots__ = ()
 
     def __init__(
         self, head: bytes, first: bytes, slots: int, rotation: Rotation, metric: MetricKey
     ) -> None:
-        self.head = head
-        self.slots: list[bytes | int] = [first, *range(1, slots)]
-        self.tails: Iterator[bytes | int] = cycle(self.slots[1:] + self.slots[:1])
-        self.base, self.count = rotation
-        self.metric = metric
-        self.size = len(first)
+        tails: list[bytes | int] = [first, *range(1, slots)]
+        super().__init__((head, tails, 1 % slots, metric, *rotation, len(first)))
+
+    @property
+    def size(self) -> int:
+        return int(self[6])
+
+    @size.setter
+    def size(self, size: int) -> None:
+        self[6] = size
 
     def rotation(self, slot: int) -> int:
         """The answer's rotation step for `slot`: slots spread evenly over `count` orders."""
-        return self.base + (slot * self.count) // len(self.slots)
+        return int(self[4] + (slot * self[5]) // len(self[SLOTS]))
 
     def fill(self, slot: int, tail: bytes) -> None:
-        """Keep `tail` in `slot`; the cycle goes on with the slot after it."""
-        self.slots[slot] = tail
+        """Keep `tail` in `slot`; the next hit serves the slot after it."""
+        self[SLOTS][slot] = tail
         self.size += len(tail)
-        self.tails = cycle(self.slots[slot + 1 :] + self.slots[: slot + 1])
+        self[NEXT] = (slot + 1) % len(self[SLOTS])
 
 
-class _Cached:
-    """A forwarding-cache hit held in the table, so that it is served like a local hit: the
-    reply around the question name, exactly right until `until` on the forwarder's clock (the
-    cache re-renders TTLs each second). Past that, or for a client the recursion ACL refuses,
-    the query goes on down the chain with `decision`, which refreshes the entry."""
+class _Cached(list[Any]):
+    """A forwarding-cache hit held in the table, so that it is served like a local hit:
+    [head, tail, until, metric, decision, size], the reply around the question name, exactly
+    right until `until` on the forwarder's clock (the cache re-renders TTLs each second). Past
+    that, or for a client the recursion ACL refuses, the query goes on down the chain with
+    `decision`, which refreshes the entry."""
 
-    __slots__ = ("decision", "head", "metric", "size", "tail", "until")
+    __slots__ = ()
 
     def __init__(self, decision: Forward, reply: bytes, end: int, until: float, metric: MetricKey):
-        self.decision = decision
-        self.head = reply[2:12]
-        self.tail = reply[end:]
-        self.until = until
-        self.metric = metric
-        self.size = len(reply)
+        super().__init__((reply[2:12], reply[end:], float(until), metric, decision, len(reply)))
+
+    @property
+    def decision(self) -> Forward:
+        found: Forward = self[4]
+        return found
+
+    @property
+    def size(self) -> int:
+        return int(self[5])
 
 
 class ForwardedHits(Protocol):
@@ -96,6 +115,8 @@ class ForwardedHits(Protocol):
     def clock(self) -> Callable[[], float]: ...
 
     def allows(self, client_ip: str) -> bool: ...
+
+    def recursion_decisions(self) -> dict[str, bool]: ...  # allows()'s memo, current
 
 
 class _Table(dict[bytes, "_Entry | Forward | _Cached"]):
@@ -129,6 +150,7 @@ class FastPath(Generic[T]):
     ) -> None:
         self.settings = settings
         self._allows = forwarded.allows if forwarded is not None else _refuse
+        self._decisions = forwarded.recursion_decisions if forwarded is not None else _none
         self._clock = forwarded.clock if forwarded is not None else _never
         self._metrics = metrics or Metrics()
         self._store = store
@@ -150,6 +172,21 @@ class FastPath(Generic[T]):
     @property
     def entries(self) -> int:
         return self._entries
+
+    def hit_tables(self) -> HitTables:
+        """What the C hit path reads for one batch of UDP queries: this fast path's own UDP
+        client -> table memo (so a drop or clear here is a miss there on the next datagram), the
+        recursion ACL's decisions per client, and the forwarder's clock once per batch."""
+        return (
+            self._clients[1],
+            self._decisions(),
+            self._clock(),
+            self._queries,
+            self._metrics,
+            _Entry,
+            _Cached,
+            PLAIN_HEADER_RUNS,
+        )
 
     def udp(self, data: bytes, client: str) -> bytes | T:
         return self.lookup(data, client, True)
@@ -174,19 +211,22 @@ class FastPath(Generic[T]):
         if entry is None:
             return self._after(self._fill(data, client, table, key, end), data, client, udp)
         if entry.__class__ is not _Entry:  # a name to forward: a kept cache hit, or the chain
-            held: _Cached = entry  # type: ignore[assignment]
-            if entry.__class__ is _Cached and self._clock() < held.until and self._allows(client):
-                self._queries[held.metric] += 1
-                self._metrics.cache_hits += 1
-                return data[:2] + held.head + data[12:end] + held.tail
-            forward = held.decision if entry.__class__ is _Cached else entry
-            return self._after(forward, data, client, udp)  # type: ignore[arg-type]
-        tail = next(entry.tails)
-        if tail.__class__ is int:  # an empty slot: its index
-            decision = self._fill_slot(entry, tail, data, client, table, end)
+            if entry.__class__ is _Cached:
+                if self._clock() < entry[UNTIL] and self._allows(client):
+                    self._queries[entry[METRIC]] += 1
+                    self._metrics.cache_hits += 1
+                    return data[:2] + entry[HEAD] + data[12:end] + entry[TAIL]  # type: ignore[no-any-return]
+                entry = entry.decision  # type: ignore[union-attr]
+            return self._after(entry, data, client, udp)  # type: ignore[arg-type]
+        slots = entry[SLOTS]
+        slot = entry[NEXT]
+        entry[NEXT] = slot + 1 if slot + 1 < len(slots) else 0
+        tail = slots[slot]
+        if tail.__class__ is int:  # an empty slot: the core fills it
+            decision = self._fill_slot(entry, slot, data, client, table, end)  # type: ignore[arg-type]
             return self._after(decision, data, client, udp)
-        self._queries[entry.metric] += 1
-        return data[:2] + entry.head + data[12:end] + tail  # type: ignore[operator]
+        self._queries[entry[METRIC]] += 1
+        return data[:2] + entry[HEAD] + data[12:end] + tail  # type: ignore[no-any-return]
 
     def keep_forwarded(
         self, data: bytes, client: str, udp: bool, reply: bytes, until: float, decision: Forward
@@ -263,7 +303,7 @@ class FastPath(Generic[T]):
     ) -> Decision:
         """Serve an empty slot through the core and keep its tail if the budget allows."""
         reply = self._decide(data, client, table.udp, table.view, entry.rotation(slot))
-        if isinstance(reply, Reply) and reply.cacheable and reply.data[2:12] == entry.head:
+        if isinstance(reply, Reply) and reply.cacheable and reply.data[2:12] == entry[HEAD]:
             tail = reply.data[end:]
             if self._bytes + len(tail) <= self._limits[1]:
                 entry.fill(slot, tail)
@@ -298,6 +338,10 @@ def _nothing() -> None:
 
 def _refuse(client: str) -> bool:
     return False
+
+
+def _none() -> dict[str, bool]:
+    return {}
 
 
 def _never() -> float:

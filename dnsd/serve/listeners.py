@@ -139,6 +139,7 @@ class DnsServer:
                     self.config.udp_batch,
                     reuse_port=self._reuse_port,
                     receive_buffer=UDP_RECEIVE_BUFFER,
+                    tables=pipeline.hit_tables,
                 )
         except OSError as exc:
             raise bind_error("udp", host, port, exc) from exc

@@ -26,7 +26,7 @@ from dnsd.core.packet import HEADER_SIZE, error_reply, fit_udp, question_of, rco
 from dnsd.core.wire import Decision, Drop, Forward, Reply
 from dnsd.core.zone import ZoneSettings
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.fastpath import LOCAL, METRIC_KEYS, FastPath, metric_key
+from dnsd.serve.fastpath import LOCAL, METRIC_KEYS, FastPath, HitTables, metric_key
 from registry import Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class ForwardHandler(Protocol):
     """What the pipeline needs from the forwarder (built in `dnsd/forward/`)."""
 
     def allows(self, client_ip: str) -> bool: ...  # recursion ACL; False -> REFUSED
+
+    def recursion_decisions(self) -> dict[str, bool]: ...  # allows()'s memo, current
 
     def cached_reply(self, query: bytes) -> bytes | None: ...  # cache hit with the query's ID
 
@@ -101,6 +103,11 @@ class Pipeline:
             metrics=metrics,
         )
         self.handle: Handler = self._logged if query_log else self.fast.lookup
+        # UDP hits served in C (batch.py) read the fast path's tables; not with --query-log,
+        # where every hit is logged
+        self.hit_tables: Callable[[], HitTables] | None = (
+            None if query_log else self.fast.hit_tables
+        )
         self._queries = metrics.queries
         self._tasks: set[asyncio.Task[bytes | None]] = set()
         self._finished = 0  # queries that reached _finish (tells local hits apart in _logged)

@@ -24,6 +24,9 @@ class Crashing:
     def allows(self, client_ip: str) -> bool:
         return True
 
+    def recursion_decisions(self) -> dict[str, bool]:
+        return {}
+
     def cached_reply(self, query: bytes) -> bytes | None:
         return None
 

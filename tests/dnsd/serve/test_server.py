@@ -214,6 +214,9 @@ class FakeForwarder:
     def allows(self, client_ip: str) -> bool:
         return self.allowed
 
+    def recursion_decisions(self) -> dict[str, bool]:
+        return {}  # the C hit path serves no kept forwarding-cache hit (none are kept here)
+
     def cached_reply(self, query: bytes) -> bytes | None:
         message = dns.message.from_wire(query)
         found = self.cache.get(message.question[0].name.to_text())

@@ -90,6 +90,7 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         self._closing = False
         self.receives = 0  # recvmmsg calls that returned datagrams
         self.received = 0  # datagrams received
+        self.served = 0  # of those, hits answered by the extension (never seen by the protocol)
         self._extra = {"socket": sock, "sockname": sock.getsockname()}
         protocol.connection_made(self)
         loop.add_reader(self._fd, self._readable)
@@ -171,6 +172,7 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
             return
         self.receives += 1
         self.received += received
+        self.served += received - len(misses)
         placed: list[tuple[int, bytes, Address]] = []
         replies: list[Item] = []
         self._collecting = replies

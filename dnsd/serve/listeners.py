@@ -82,6 +82,11 @@ class DnsServer:
         return list(self._bound)
 
     @property
+    def udp_transports(self) -> list[asyncio.DatagramTransport]:
+        """The UDP listeners' transports (batched ones count what the C hit path served)."""
+        return list(self._udp)
+
+    @property
     def connections(self) -> set[TcpShell]:
         return self.tcp_limits.open
 

@@ -262,23 +262,36 @@ static int client_host(const struct sockaddr_in6 *name, socklen_t length, char *
     return 0;
 }
 
+/* The address part of a socket name (family and IP, no port), to tell clients apart. */
+static int same_host(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b) {
+    if (a->sin6_family != b->sin6_family)
+        return 0;
+    if (a->sin6_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0 &&
+           a->sin6_scope_id == b->sin6_scope_id;
+}
+
 /* One received datagram: its reply length if served in place, else 0 and (index, bytes, addr)
- * appended to `misses`. `client`/`last` memoise the previous datagram's address text. */
+ * appended to `misses`. `client` memoises the address text of `last`, the previous sender. */
 static int serve_one(Batch *self, Hits *hits, int i, PyObject *misses, PyObject **client,
-                     char *last) {
+                     struct sockaddr_in6 *last) {
     struct msghdr *hdr = &self->msgs[i].msg_hdr;
     Py_ssize_t length = (Py_ssize_t)self->msgs[i].msg_len;
     char host[INET6_ADDRSTRLEN];
     int port = 0;
     self->reply_length[i] = 0;
-    if (client_host(&self->names[i], hdr->msg_namelen, host, &port)) {
-        if (*client == NULL || strcmp(host, last) != 0) {
-            Py_XDECREF(*client);
+    if (*client == NULL || !same_host(&self->names[i], last)) {
+        Py_CLEAR(*client);
+        if (client_host(&self->names[i], hdr->msg_namelen, host, &port)) {
             *client = PyUnicode_FromString(host);
             if (*client == NULL)
                 return -1;
-            strcpy(last, host);
+            *last = self->names[i];
         }
+    }
+    if (*client != NULL) {
         self->reply_length[i] = hits_serve(hits, hdr->msg_iov->iov_base, length, self->size,
                                            *client);
         if (self->reply_length[i] > 0)
@@ -309,10 +322,11 @@ static PyObject *Batch_serve(Batch *self, PyObject *tables) {
     }
     PyObject *misses = PyList_New(0);
     PyObject *client = NULL;
-    char last[INET6_ADDRSTRLEN] = "";
+    struct sockaddr_in6 last;
+    memset(&last, 0, sizeof last);
     int status = misses ? 0 : -1;
     for (int i = 0; i < got && status == 0; i++)
-        status = serve_one(self, &hits, i, misses, &client, last);
+        status = serve_one(self, &hits, i, misses, &client, &last);
     self->received = status == 0 ? got : 0;
     Py_XDECREF(client);
     if (hits_close(&hits) < 0 || status < 0) {

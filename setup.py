@@ -13,8 +13,8 @@ if sys.platform.startswith("linux"):
     extensions.append(
         Extension(
             "dnsd.serve._mmsg",
-            sources=["dnsd/serve/_mmsg.c", "dnsd/serve/_hits.c"],
-            depends=["dnsd/serve/_hits.h"],
+            sources=["dnsd/serve/_mmsg.c", "dnsd/serve/_serve.c", "dnsd/serve/_hits.c"],
+            depends=["dnsd/serve/_mmsg.h", "dnsd/serve/_hits.h"],
             optional=True,
         )
     )

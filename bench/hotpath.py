@@ -80,7 +80,7 @@ def batched(pipeline: Pipeline, query: bytes, number: int, batch: int, in_c: boo
     loop.remove_reader(transport.get_extra_info("socket").fileno())  # driven by hand below
     address = transport.get_extra_info("sockname")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
-        client.bind(CLIENT[:1] + (0,))
+        client.bind((CLIENT[0], 0))
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         client.settimeout(5.0)
         spent = 0.0

@@ -15,7 +15,7 @@ It must not do I/O, log, forward or build replies itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from dnsd.core.packet import TC, name_end
@@ -216,14 +216,14 @@ class FastPath(Generic[T]):
                     self._queries[entry[METRIC]] += 1
                     self._metrics.cache_hits += 1
                     return data[:2] + entry[HEAD] + data[12:end] + entry[TAIL]  # type: ignore[no-any-return]
-                entry = entry.decision  # type: ignore[union-attr]
+                entry = entry.decision
             return self._after(entry, data, client, udp)  # type: ignore[arg-type]
         slots = entry[SLOTS]
         slot = entry[NEXT]
         entry[NEXT] = slot + 1 if slot + 1 < len(slots) else 0
         tail = slots[slot]
         if tail.__class__ is int:  # an empty slot: the core fills it
-            decision = self._fill_slot(entry, slot, data, client, table, end)  # type: ignore[arg-type]
+            decision = self._fill_slot(entry, slot, data, client, table, end)
             return self._after(decision, data, client, udp)
         self._queries[entry[METRIC]] += 1
         return data[:2] + entry[HEAD] + data[12:end] + tail  # type: ignore[no-any-return]

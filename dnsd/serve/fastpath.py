@@ -9,6 +9,8 @@ here, where it is served (the chain ends at a hit; counting it elsewhere would c
 lookup). On a miss it makes the query's `Request` and asks the core (`wire.decide`, the only
 bytes -> decision path), keeping what is cacheable, including "forward" decisions. A store
 subscription drops everything on a new snapshot, so a change shows on the very next query.
+The C extension serves UDP hits from these same tables (`hit_tables`, dnsd/serve/_hits.c), so
+entries are lists in the layout it reads and everything it may serve stays in these dicts.
 It must not do I/O, log, forward or build replies itself.
 """
 

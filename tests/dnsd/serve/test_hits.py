@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import dns.message
 import dns.rcode
 import pytest
 
+from dnsd.config import Config
 from dnsd.ops.metrics import Metrics
+from dnsd.ops.prometheus import render_metrics
 from dnsd.serve.batch import BatchedDatagramTransport, BatchIO, bind_batched, binding
+from dnsd.serve.fastpath import metric_key
+from dnsd.serve.listeners import DnsServer
 from dnsd.serve.pipeline import Pipeline
 from registry import Resync, Store, Upsert
 from tests.dnsd.core_support import SETTINGS, answer_texts, crowd, endpoint, sample_endpoints
@@ -88,11 +94,25 @@ def ids(replies: list[bytes]) -> list[int]:
     return [int.from_bytes(r[:2], "big") for r in replies]
 
 
+def counters(metrics: Metrics) -> list[str]:
+    """The /metrics lines of the query and cache-hit counters."""
+    wanted = ("dnsd_queries_total{", "dnsd_cache_hits_total ", "dnsd_dropped")
+    return [line for line in render_metrics(metrics) if line.startswith(wanted)]
+
+
 def assert_same_as_python(p: Pair) -> None:
     assert p.c.replies == p.python.replies
+    assert counters(p.c.metrics) == counters(p.python.metrics)
     assert p.c.metrics.queries == p.python.metrics.queries
-    assert p.c.metrics.cache_hits == p.python.metrics.cache_hits
-    assert p.c.metrics.dropped_packets == p.python.metrics.dropped_packets
+
+
+def served(replies: dict[str, list[bytes]]) -> Counter[tuple[str, str, str]]:
+    """(qtype, rcode, "local") of every reply the clients got: what the counter must say."""
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for reply in (r for rs in replies.values() for r in rs):
+        qtype = int.from_bytes(reply[reply.index(0, 12) + 1 :][:2], "big") if reply[5] else 0
+        counted[metric_key(qtype, reply[3] & 0x0F, "local")] += 1
+    return counted
 
 
 async def test_bursts_of_hits_and_misses_match_the_python_path_byte_for_byte() -> None:
@@ -101,6 +121,7 @@ async def test_bursts_of_hits_and_misses_match_the_python_path_byte_for_byte() -
             await p.burst(local_burst(round_))
         assert_same_as_python(p)
         hits_in_c = p.c.served_in_c
+        assert p.c.metrics.queries == served(p.c.replies)  # exactly what was sent, hits too
     replies = p.c.replies
     # every client's immediate replies come in the order it asked, each with its own ID
     asked = [[100 * r + i for i in (1, 3, 4, 6, 8, 9, 11, 12)] + [SENTINEL_ID] for r in range(6)]
@@ -281,3 +302,35 @@ async def test_send_failures_cost_only_their_datagram_and_keep_order(stall: bool
         transport.close()
         sock.close()
         pipeline.fast.close()
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_ipv6_clients_get_c_hits() -> None:
+    store = Store()
+    store.apply(Resync("test", sample_endpoints()))
+    server = DnsServer(Config(), store, Metrics())
+    await server.start([("::1", 0)])
+    loop = asyncio.get_running_loop()
+    try:
+        port = server.bound[0][1]
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+            sock.setblocking(False)
+            for qid in range(1, 5):  # one at a time: the first fills the table
+                sock.sendto(make_query("Web-2.docker.", qid, "AAAA"), ("::1", port))
+                reply = dns.message.from_wire(await asyncio.wait_for(loop.sock_recv(sock, 4096), 5))
+                assert (reply.id, answer_texts(reply)) == (qid, ["fd00::2"])
+                assert reply.question[0].name.to_text() == "Web-2.docker."
+        transports = server.udp_transports
+        assert [t.served for t in transports if isinstance(t, BatchedDatagramTransport)] == [3]
+    finally:
+        await server.close()

@@ -168,6 +168,10 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
         except OSError as exc:  # an ICMP error reported on the socket: the protocol decides
             self._protocol.error_received(exc)
             return
+        except Exception as exc:  # tables it cannot read: a bug; the Python path takes over
+            self._tables = None
+            self._report(exc)
+            return
         if not received:
             return
         self.receives += 1

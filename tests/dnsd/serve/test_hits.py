@@ -24,6 +24,7 @@ from dnsd.serve.batch import BatchedDatagramTransport, BatchIO, bind_batched, bi
 from dnsd.serve.fastpath import metric_key
 from dnsd.serve.listeners import DnsServer
 from dnsd.serve.pipeline import Pipeline
+from dnsd.serve.udp import UdpShell
 from registry import Resync, Store, Upsert
 from tests.dnsd.core_support import SETTINGS, answer_texts, crowd, endpoint, sample_endpoints
 from tests.dnsd.forward.stub_upstream import StubUpstream
@@ -334,3 +335,29 @@ async def test_ipv6_clients_get_c_hits() -> None:
         assert [t.served for t in transports if isinstance(t, BatchedDatagramTransport)] == [3]
     finally:
         await server.close()
+
+
+async def test_tables_the_extension_cannot_read_hand_over_to_the_python_path() -> None:
+    store = Store()
+    store.apply(Resync("test", sample_endpoints()))
+    pipeline = Pipeline(store, SETTINGS, Metrics())
+    assert FACTORY is not None
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    shell = UdpShell(pipeline)
+    transport = bind_batched(loop, FACTORY, shell, HOST, 0, 32, tables=lambda: ("not", "tables"))
+    port = transport.get_extra_info("sockname")[1]
+    sock = client_socket(HOST)
+    try:
+        sock.sendto(make_query("web-1.docker.", 1), (HOST, port))  # left in the socket: Python answers
+        got: list[bytes] = []
+        sock.sendto(SENTINEL, (HOST, port))
+        await read_until(sock, got, ())
+        assert ids(got) == [1, SENTINEL_ID] and transport.served == 0
+        assert [type(e["exception"]) for e in errors] == [TypeError]
+    finally:
+        loop.set_exception_handler(None)
+        transport.close()
+        sock.close()
+        pipeline.fast.close()

@@ -350,7 +350,7 @@ async def test_tables_the_extension_cannot_read_hand_over_to_the_python_path() -
     port = transport.get_extra_info("sockname")[1]
     sock = client_socket(HOST)
     try:
-        sock.sendto(make_query("web-1.docker.", 1), (HOST, port))  # left in the socket: Python answers
+        sock.sendto(make_query("web-1.docker.", 1), (HOST, port))  # stays queued: Python answers
         got: list[bytes] = []
         sock.sendto(SENTINEL, (HOST, port))
         await read_until(sock, got, ())

@@ -361,3 +361,30 @@ async def test_tables_the_extension_cannot_read_hand_over_to_the_python_path() -
         transport.close()
         sock.close()
         pipeline.fast.close()
+
+
+async def test_a_key_deleted_from_its_table_is_a_miss_in_c_on_the_next_datagram() -> None:
+    """The contract per-name invalidation relies on: C reads the fast path's own dicts."""
+    store = Store()
+    store.apply(Resync("test", sample_endpoints()))
+    server = DnsServer(Config(), store, Metrics())
+    await server.start([(HOST, 0)])
+    sock = client_socket(HOST)
+    try:
+        port = server.bound[0][1]
+        got: list[bytes] = []
+        for _ in range(2):  # the first fills the table, the second is a C hit
+            sock.sendto(SENTINEL, (HOST, port))
+            await read_until(sock, got, ())
+        [transport] = server.udp_transports
+        assert isinstance(transport, BatchedDatagramTransport) and transport.served == 1
+        assert server.pipeline is not None
+        table = server.pipeline.fast.hit_tables()[0][HOST]
+        del table[SENTINEL[2:].lower()]  # the key: the query without its ID, name lower-cased
+        for _ in range(2):  # a miss (Python fills the key again), then a C hit again
+            sock.sendto(SENTINEL, (HOST, port))
+            await read_until(sock, got, ())
+        assert transport.served == 2 and ids(got) == [SENTINEL_ID] * 4
+    finally:
+        sock.close()
+        await server.close()

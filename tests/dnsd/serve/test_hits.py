@@ -2,13 +2,12 @@
 against the Python path on real sockets: the same bursts to a C-hit server and a
 `--udp-batch 0` server on one store must give byte-identical replies per client (IDs, name
 case, round-robin order, views, ACL), the same metrics, and the C server must have served
-most of them itself. Then partial send failures with C hits in the batch.
+most of them itself. Send failures: test_hits_sending.py; fuzz: test_hits_fuzz.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,13 +19,11 @@ import pytest
 from dnsd.config import Config
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.prometheus import render_metrics
-from dnsd.serve.batch import BatchedDatagramTransport, BatchIO, bind_batched, binding
+from dnsd.serve.batch import BatchedDatagramTransport, binding
 from dnsd.serve.fastpath import metric_key
 from dnsd.serve.listeners import DnsServer
-from dnsd.serve.pipeline import Pipeline
-from dnsd.serve.udp import UdpShell
 from registry import Resync, Store, Upsert
-from tests.dnsd.core_support import SETTINGS, answer_texts, crowd, endpoint, sample_endpoints
+from tests.dnsd.core_support import answer_texts, crowd, endpoint, sample_endpoints
 from tests.dnsd.forward.stub_upstream import StubUpstream
 from tests.dnsd.serve.hits_support import (
     HOST,
@@ -209,102 +206,6 @@ async def test_forwarded_local_and_malformed_in_one_burst_and_the_acl_per_client
     assert stub.count("fwd.example.") == 2  # once per server
 
 
-class Redirecting(asyncio.DatagramProtocol):
-    """The UDP shell's job for misses, but replies to names starting "refuse" go to the
-    broadcast address (the kernel refuses that one datagram: EACCES)."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.errors: list[OSError] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        assert self.transport is not None
-        reply = self.pipeline.handle(data, addr[0], True)
-        if isinstance(reply, bytes):
-            refuse = b"refuse" in data
-            self.transport.sendto(reply, ("255.255.255.255", addr[1]) if refuse else addr)
-
-    def error_received(self, exc: Exception) -> None:
-        assert isinstance(exc, OSError)
-        self.errors.append(exc)
-
-
-class FirstSendStalls:
-    """The real batch, except that its first prepared send says EAGAIN (a full socket buffer)."""
-
-    def __init__(self, fd: int, count: int, size: int) -> None:
-        assert FACTORY is not None
-        self.real = FACTORY(fd, count, size)
-        self.stalled = 0
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
-
-    def send_prepared(self, start: int) -> tuple[int, int]:
-        if not self.stalled:
-            self.stalled += 1
-            return 0, errno.EAGAIN
-        return self.real.send_prepared(start)  # type: ignore[attr-defined, no-any-return]
-
-
-@pytest.mark.parametrize("stall", [False, True], ids=["refused-reply", "eagain"])
-async def test_send_failures_cost_only_their_datagram_and_keep_order(stall: bool) -> None:
-    store = Store()
-    store.apply(Resync("test", sample_endpoints()))
-    pipeline = Pipeline(store, SETTINGS, Metrics())
-    protocol = Redirecting(pipeline)
-    stalling: list[FirstSendStalls] = []
-
-    def factory(fd: int, count: int, size: int) -> BatchIO:
-        assert FACTORY is not None
-        if not stall:
-            return FACTORY(fd, count, size)
-        stalling.append(FirstSendStalls(fd, count, size))
-        return stalling[-1]  # type: ignore[return-value]
-
-    loop = asyncio.get_running_loop()
-    transport = bind_batched(
-        loop,
-        factory,
-        protocol,
-        HOST,
-        0,
-        32,
-        tables=pipeline.hit_tables,
-    )
-    port = transport.get_extra_info("sockname")[1]
-    sock = client_socket(HOST)
-    try:
-        got: list[bytes] = []
-        sock.sendto(SENTINEL, (HOST, port))  # fills the table
-        await read_until(sock, got, ())
-        burst = [
-            make_query("web-1.docker.", 1),
-            make_query("refuse.docker.", 2),  # a miss whose reply the kernel refuses
-            make_query("WEB-1.docker.", 3),
-            make_query("refuse-too.docker.", 4),
-            make_query("web-1.docker.", 5),
-        ]
-        for data in [*burst, SENTINEL]:
-            sock.sendto(data, (HOST, port))
-        got.clear()
-        await read_until(sock, got, ())
-        assert ids(got) == [1, 3, 5, SENTINEL_ID]
-        assert dns.message.from_wire(got[1]).question[0].name.to_text() == "WEB-1.docker."
-        assert isinstance(transport, BatchedDatagramTransport) and transport.served == 4
-        assert [e.errno for e in protocol.errors] == [errno.EACCES, errno.EACCES]
-        # with a stall, all of it waited for writability, then went out in order from the backlog
-        assert [s.stalled for s in stalling] == ([1] if stall else [])
-    finally:
-        transport.close()
-        sock.close()
-        pipeline.fast.close()
-
-
 def ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
@@ -335,32 +236,6 @@ async def test_ipv6_clients_get_c_hits() -> None:
         assert [t.served for t in transports if isinstance(t, BatchedDatagramTransport)] == [3]
     finally:
         await server.close()
-
-
-async def test_tables_the_extension_cannot_read_hand_over_to_the_python_path() -> None:
-    store = Store()
-    store.apply(Resync("test", sample_endpoints()))
-    pipeline = Pipeline(store, SETTINGS, Metrics())
-    assert FACTORY is not None
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, object]] = []
-    loop.set_exception_handler(lambda _, context: errors.append(context))
-    shell = UdpShell(pipeline)
-    transport = bind_batched(loop, FACTORY, shell, HOST, 0, 32, tables=lambda: ("not", "tables"))
-    port = transport.get_extra_info("sockname")[1]
-    sock = client_socket(HOST)
-    try:
-        sock.sendto(make_query("web-1.docker.", 1), (HOST, port))  # stays queued: Python answers
-        got: list[bytes] = []
-        sock.sendto(SENTINEL, (HOST, port))
-        await read_until(sock, got, ())
-        assert ids(got) == [1, SENTINEL_ID] and transport.served == 0
-        assert [type(e["exception"]) for e in errors] == [TypeError]
-    finally:
-        loop.set_exception_handler(None)
-        transport.close()
-        sock.close()
-        pipeline.fast.close()
 
 
 async def test_a_key_deleted_from_its_table_is_a_miss_in_c_on_the_next_datagram() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 
 import pytest
@@ -28,7 +29,7 @@ async def test_calls_run_side_by_side_up_to_the_size_and_errors_reach_the_caller
         raise LookupError("engine said no")
 
     try:
-        calls = [asyncio.create_task(pool.run(lambda n=n: call(n))) for n in range(8)]
+        calls = [asyncio.create_task(pool.run(functools.partial(call, n))) for n in range(8)]
         while most[0] < 3:
             await asyncio.sleep(0.01)
         gate.set()

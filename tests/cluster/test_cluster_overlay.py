@@ -3,9 +3,10 @@
 Node "a" is a dnsd watching a private single-node swarm engine (tests/swarm_engine.py, its own
 socket, data root, bridges and swarm ports under the name `ovl`); node "b" is a dnsd without
 Docker; both use the module's real three-member etcd cluster. On the engine: two attachable
-overlay networks, `ov` and `ov2`, and four real containers: `web` on `ov` publishing port 80 on
-127.0.0.1, `quiet` on `ov` publishing nothing, `client` on `ov`, `outsider` on `ov2`, and later `lonely` on the engine's
-default bridge only. a publishes them through etcd; b learns them from its watch.
+overlay networks, `ov` and `ov2`, and real containers: `web` on `ov` publishing port 80 on
+127.0.0.1, `quiet` on `ov` publishing nothing, `client` on `ov`, `outsider` on `ov2`, and later
+`lonely` on the engine's default bridge only. a publishes them through etcd; b learns them
+from its watch.
 
 What is real: etcd, both dnsd processes, the engine, the overlays and the containers; the
 addresses asserted are the engine's own (`docker inspect`) and a's publication as b shows it

@@ -48,7 +48,7 @@ from watchers.swarm_translate import TASK_LABEL, is_manager
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 API_TIMEOUT = 15.0
-CALL_THREADS = 4  # engine calls at once per watcher
+CALL_THREADS = 8  # engine calls at once per watcher
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 T = TypeVar("T")
 

@@ -2,11 +2,13 @@
 
 Observers outside the dnsd processes, all on the host's wall clock (`time.time()`): the
 engine's own event stream (`docker events`: the engine's `timeNano` and when the event
-reached a subscriber), an etcd watch on node a's prefix (when the write was committed and
-delivered to a watcher), and each dnsd's change history (`/v1/events`: when its registry
-changed). The benchmark adds when the CLI started and returned and when b first answered.
-`breakdown` turns one run's marks into stage durations; `report` prints the worst runs and
-the per-stage medians. Not a test; starts only the two observer processes it stops again.
+reached a subscriber; for a start, how long an inspect sent at that moment takes, as a's
+watcher sends one: the engine answers it only when its own start work is done), an etcd
+watch on node a's prefix (when the write was committed and delivered to a watcher), and
+each dnsd's change history (`/v1/events`: when its registry changed, to the millisecond).
+The benchmark adds when the CLI started and returned and when b first answered.
+`breakdown` turns one run's marks into stage durations; `report` prints the per-stage
+medians and the worst runs. Not a test; starts only the two observer processes it stops.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+import docker
+
 from bench.cluster_support import DEADLINE
 from tests.cluster.etcd_cluster import ETCDCTL
 
@@ -30,6 +34,7 @@ TRIGGER = {"up": ("start",), "down": ("kill", "die")}
 STAGES = (
     ("cli->engine", "cli", "engine"),  # the CLI call until the engine's event time
     ("engine->seen", "engine", "seen"),  # event time until a subscriber of /events had it
+    ("seen->inspected", "seen", "inspected"),  # an inspect sent then (as a's) until answered
     ("engine->a", "engine", "a"),  # event time until a's registry changed
     ("a->etcd", "a", "etcd"),  # a's registry change until the write reached an etcd watcher
     ("etcd->b", "etcd", "b"),  # ... until b's registry changed
@@ -58,19 +63,22 @@ class Observers:
 
     def __init__(self, etcd_endpoints: str, node_prefix: str) -> None:
         self.events: dict[tuple[str, str], tuple[float, float, str]] = {}  # (name, action) ->
+        self.inspected: dict[str, float] = {}  # container name -> our inspect after `start`
+        self._engine = docker.APIClient(version="auto")
         self.keys: dict[tuple[str, str], float] = {}  # (container id, PUT/DELETE) -> seen
         self._lock = threading.Lock()
-        docker = ["docker", "events", "--format", "{{json .}}", "--filter", "type=container"]
+        events = ["docker", "events", "--format", "{{json .}}", "--filter", "type=container"]
         etcd = [ETCDCTL, "--endpoints", etcd_endpoints, "watch", "--prefix", node_prefix]
         self._procs = [
             subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              env={"ETCDCTL_API": "3"} if argv[0] == ETCDCTL else None)
-            for argv in (docker, [*etcd, "-w", "json"])
+            for argv in (events, [*etcd, "-w", "json"])
         ]  # fmt: skip
         for proc, read in zip(self._procs, (self._docker, self._etcd), strict=True):
             threading.Thread(target=read, args=(proc,), daemon=True).start()
 
     def close(self) -> None:
+        self._engine.close()
         for proc in self._procs:
             proc.terminate()
             proc.wait(timeout=10)
@@ -84,6 +92,9 @@ class Observers:
             key = (str(attrs.get("name", "")), str(item.get("Action", "")).split(":")[0])
             with self._lock:
                 self.events.setdefault(key, (item["timeNano"] / 1e9, seen, str(item.get("id"))))
+            if key[1] == "start" and key[0].startswith("dnsdbench-"):
+                self._engine.inspect_container(item["id"])  # what a does for a start
+                self.inspected.setdefault(key[0], time.time())
 
     def _etcd(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -108,6 +119,8 @@ class Observers:
             put = keys.get((cid, "PUT" if marks.kind == "up" else "DELETE"))
             if put is not None:
                 marks.at["etcd"] = put
+        if marks.kind == "up" and marks.name in self.inspected:
+            marks.at["inspected"] = self.inspected[marks.name]
         kind = "added" if marks.kind == "up" else "removed"
         for node, port in (("a", a_http), ("b", b_http)):
             moment = change_time(port, marks.name, kind, marks.at["cli"])

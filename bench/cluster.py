@@ -4,6 +4,7 @@
   python -m bench.cluster scale --nodes 5 --endpoints 2000 [--churn 50]
   python -m bench.cluster scale --nodes 20 --endpoints 5000 --churn 0
   python -m bench.cluster registry --endpoints 100000  # in-process cost of one change
+  python -m bench.cluster etcd [--runs 50]             # etcd's own commit, a member's share
 
 `propagation` runs dnsd "a" on the local Docker engine and dnsd "b" without Docker; each
 round starts a container with a published port on a network the benchmark creates and
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from bench.cluster_etcd import etcd_costs
 from bench.cluster_scale import registry, scale
 from bench.cluster_support import DEADLINE, Node, addresses, dnsd, etcd_cluster, summary, until
 from bench.cluster_trace import Marks, Observers, report
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.cluster", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("what", choices=["propagation", "scale", "registry"])
+    parser.add_argument("what", choices=["propagation", "scale", "registry", "etcd"])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--endpoints", type=int, default=2000)
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average before: {load_average()}")
     if args.what == "propagation":
         propagation(args.runs)
+    elif args.what == "etcd":
+        with etcd_cluster() as etcd:
+            etcd_costs(etcd.endpoints, args.runs)
     elif args.what == "scale":
         scale(args.nodes, args.endpoints, args.churn)
     else:

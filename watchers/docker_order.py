@@ -6,12 +6,15 @@ takes a ticket for its container; an outcome applied at once (a `die` or `destro
 takes one too; a finished inspection's result is applied only when nothing newer about that
 container has been applied already (a `die` beats an inspect started before it, and an inspect
 that returns late never overrides a later one). State is kept only while a container has an
-inspection in flight. Pure bookkeeping: no I/O, no asyncio, no engine knowledge.
+inspection in flight. Also the two items the watcher's queue carries besides engine events
+(an inspection's outcome, a re-check after a kill). Pure data: no I/O, no asyncio.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from registry import Event
 
 
 @dataclass
@@ -57,3 +60,20 @@ class Tickets:
         if tally.pending <= 0:
             del self._tallies[container_id]
         return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """An inspection ended with `event` (None: nothing to apply), or failed with `error`."""
+
+    container_id: str
+    ticket: int
+    event: Event | None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """Inspect a container that was killed but may have survived the signal."""
+
+    container_id: str

@@ -38,10 +38,11 @@ from watchers.docker_events import (
     action_for_event,
     describe_event,
     is_stopping_signal,
+    resync_reason,
     stop_signal_of,
 )
 from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
-from watchers.docker_order import Tickets
+from watchers.docker_order import Inspected, Recheck, Tickets
 from watchers.docker_threads import DaemonPool, StreamEnd, start_pump
 from watchers.docker_translate import Json, container_labels, endpoint_from_inspect, overlays_of
 from watchers.swarm_translate import TASK_LABEL, is_manager
@@ -59,23 +60,7 @@ class DockerUnavailable(ConnectionError):
     """The engine cannot be reached, or its event stream broke."""
 
 
-class _Recheck:
-    """Queue item: inspect a container that was killed but may have survived the signal."""
-
-    def __init__(self, container_id: str) -> None:
-        self.container_id = container_id
-
-
-class _Inspected:
-    """Queue item: an inspection ended with `event`, or failed with `error`."""
-
-    def __init__(
-        self, container_id: str, ticket: int, event: Event | None, error: Exception | None = None
-    ) -> None:
-        self.container_id, self.ticket, self.event, self.error = container_id, ticket, event, error
-
-
-_Item = Json | StreamEnd | _Recheck | _Inspected
+_Item = Json | StreamEnd | Recheck | Inspected
 
 
 class DockerWatcher:
@@ -138,7 +123,7 @@ class DockerWatcher:
             yield Networks(self.source, self._networks)
             endpoints = await self._call(lambda: self._list(client))
             self._connections += 1
-            yield Resync(self.source, endpoints, _resync_reason(self._connections))
+            yield Resync(self.source, endpoints, resync_reason(self._connections))
             stream = await self._call(
                 lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
             )
@@ -147,13 +132,13 @@ class DockerWatcher:
                 item = await queue.get()
                 if isinstance(item, StreamEnd):
                     _raise_stream_end(item, self.display_url)
-                if isinstance(item, _Inspected):
+                if isinstance(item, Inspected):
                     if item.error is not None:
                         raise item.error
                     if tickets.finish(item.container_id, item.ticket) and item.event:
                         yield item.event
                     continue
-                if isinstance(item, _Recheck):
+                if isinstance(item, Recheck):
                     action = EventAction(Reaction.REINSPECT, item.container_id)
                     reason = "inspected again after a kill it may have survived"
                 else:
@@ -218,7 +203,7 @@ class DockerWatcher:
             return EventAction(Reaction.REINSPECT, cid)
         loop = asyncio.get_running_loop()
         timers[:] = [t for t in timers if not t.cancelled() and t.when() > loop.time()]
-        timers.append(loop.call_later(self.recheck_after, queue.put_nowait, _Recheck(cid)))
+        timers.append(loop.call_later(self.recheck_after, queue.put_nowait, Recheck(cid)))
         return EventAction(Reaction.GONE, cid)
 
     # -- engine calls (run in threads) -----------------------------------------
@@ -271,13 +256,13 @@ class DockerWatcher:
         try:
             endpoint = await self._call(lambda: self._endpoint(client, cid))
         except DockerUnavailable as exc:
-            queue.put_nowait(_Inspected(cid, ticket, None, exc))
+            queue.put_nowait(Inspected(cid, ticket, None, exc))
             return
         if endpoint is None:  # the inspect this event asked for found it stopped or gone
             event: Event = Remove(self.source, cid, f"{reason}; not running any more")
         else:
             event = Upsert(endpoint, reason)
-        queue.put_nowait(_Inspected(cid, ticket, event))
+        queue.put_nowait(Inspected(cid, ticket, event))
 
     async def _call(self, fn: Callable[[], T]) -> T:
         """Run a blocking engine call in a daemon thread; wrap engine failures clearly."""
@@ -293,12 +278,6 @@ class DockerWatcher:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def _resync_reason(connections: int) -> str:
-    if connections == 1:
-        return "first sync with the Docker engine"
-    return "resync after reconnecting to the Docker engine (reconciles missed events)"
 
 
 def _env_kwargs() -> dict[str, Any]:

@@ -10,7 +10,9 @@ with `docker save | docker load`, and runs `docker swarm init --advertise-addr
 127.0.0.1`. `stop()` removes every service, stack and container, leaves the
 swarm and stops the engine, whatever state it is in. The shared engine is
 never touched except to `docker save` the test image; it is never put in
-swarm mode.
+swarm mode. Those names are the default `Place`; a test that needs an engine
+of its own at the same time passes another (`Place("ovl", ...)`: its own
+socket, data root, containerd namespaces, bridges and swarm ports).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
   python -m bench.cluster scale --nodes 5 --endpoints 2000 [--churn 50]
   python -m bench.cluster scale --nodes 20 --endpoints 5000 --churn 0
   python -m bench.cluster registry --endpoints 100000  # in-process cost of one change
+  python -m bench.cluster etcd [--runs 50]             # etcd's own commit, a member's share
 
 `propagation` runs dnsd "a" on the local Docker engine and dnsd "b" without Docker; each
 round starts a container with a published port on a network the benchmark creates and
@@ -17,10 +18,14 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import time
 import uuid
+from collections.abc import Callable
 
+from bench.cluster_etcd import etcd_costs
 from bench.cluster_scale import registry, scale
-from bench.cluster_support import Node, addresses, dnsd, etcd_cluster, summary, until
+from bench.cluster_support import DEADLINE, Node, addresses, dnsd, etcd_cluster, summary, until
+from bench.cluster_trace import Marks, Observers, report
 from bench.procfs import load_average
 
 IMAGE = "dnsd-test-busybox:latest"
@@ -37,20 +42,31 @@ def propagation(runs: int) -> None:
         with etcd_cluster() as etcd, dnsd("a", etcd.endpoints, "--docker") as a, \
                 dnsd("b", etcd.endpoints, "--no-docker") as b:  # fmt: skip
             until(lambda: addresses(b.dns_port, "probe") is None and _connected(a, b), 30)
-            before = a.health()["cluster"]
-            up, down = rounds(runs, network, b)
-            after = a.health()["cluster"]
+            observers = Observers(etcd.endpoints, "/dnsd/v1/bench/nodes/a/")
+            try:
+                before = a.health()["cluster"]
+                marks = rounds(runs, network, a, b, observers)
+                after = a.health()["cluster"]
+            finally:
+                observers.close()
     finally:
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
     writes = int(after["etcd_writes"]) - int(before["etcd_writes"])
     txns = int(after["etcd_transactions"]) - int(before["etcd_transactions"])
     print("| change | runs | median ms | worst ms |\n|---|---:|---:|---:|")
-    print(summary("container start on a -> answered by b", up))
-    print(summary("container stop on a -> NXDOMAIN at b", down))
+    for kind, label in (
+        ("up", "start on a -> answered by b"),
+        ("down", "stop on a -> NXDOMAIN at b"),
+    ):
+        for start, what in (("returned", "CLI returned"), ("engine", "engine event")):
+            spans = [m.span(start, "answer") for m in marks if m.kind == kind]
+            seen = [max(0.0, s) if s is not None else DEADLINE for s in spans]
+            print(summary(f"container {label} (from {what})", seen))
     print(
         f"\netcd writes per container change: {writes / (2 * runs):.2f} keys"
-        f" in {txns / (2 * runs):.2f} transactions"
+        f" in {txns / (2 * runs):.2f} transactions\n"
     )
+    print(report(marks))
 
 
 def _connected(*nodes: Node) -> bool:
@@ -60,35 +76,54 @@ def _connected(*nodes: Node) -> bool:
         return False
 
 
-def rounds(runs: int, network: str, b: Node) -> tuple[list[float], list[float]]:
-    up: list[float] = []
-    down: list[float] = []
+def rounds(runs: int, network: str, a: Node, b: Node, observers: Observers) -> list[Marks]:
+    """Start and stop `runs` containers on a; each change's marks (CLI, answer, stages)."""
+    out: list[Marks] = []
     for _ in range(runs):
-        name = f"dnsdbench-{uuid.uuid4().hex[:8]}"
-        docker = [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            network,
-            "-p",
-            "127.0.0.1::80",
-        ]
-        subprocess.run([*docker, IMAGE, *CMD], check=True, capture_output=True)
-        up.append(until(lambda n=name: addresses(b.dns_port, n) == ["127.0.0.1"]))  # type: ignore[misc]
-        subprocess.run(["docker", "stop", name], check=True, capture_output=True)
-        down.append(until(lambda n=name: addresses(b.dns_port, n) is None))  # type: ignore[misc]
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-    return up, down
+        out += one_round(f"dnsdbench-{uuid.uuid4().hex[:8]}", network, b)
+        for marks in out[-2:]:
+            observers.mark(marks, a.http_port, b.http_port)
+    return out
+
+
+def one_round(name: str, network: str, b: Node) -> list[Marks]:
+    run = ["docker", "run", "-d", "--name", name, "--network", network, "-p", "127.0.0.1::80"]
+    up = _change(
+        name, "up", [*run, IMAGE, *CMD], lambda: addresses(b.dns_port, name) == ["127.0.0.1"]
+    )
+    down = _change(
+        name, "down", ["docker", "stop", name], lambda: addresses(b.dns_port, name) is None
+    )
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    return [up, down]
+
+
+def _change(name: str, kind: str, argv: list[str], done: Callable[[], bool]) -> Marks:
+    """Run the CLI while polling b, so an answer that changes before the CLI returns is
+    timed too (from the engine's event); the table's CLI figure counts it as 0 ms."""
+    marks = Marks(name, kind)
+    marks.at["cli"] = time.time()
+    cli = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not done():
+        if time.time() - marks.at["cli"] > DEADLINE:
+            break
+        if cli.poll() is not None and "returned" not in marks.at:
+            marks.at["returned"] = time.time()
+        time.sleep(0.0005)
+    else:
+        marks.at["answer"] = time.time()
+    _, err = cli.communicate(timeout=60)
+    marks.at.setdefault("returned", time.time())
+    if cli.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:2])} failed: {err.decode(errors='replace')}")
+    return marks
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.cluster", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("what", choices=["propagation", "scale", "registry"])
+    parser.add_argument("what", choices=["propagation", "scale", "registry", "etcd"])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--endpoints", type=int, default=2000)
@@ -97,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average before: {load_average()}")
     if args.what == "propagation":
         propagation(args.runs)
+    elif args.what == "etcd":
+        with etcd_cluster() as etcd:
+            etcd_costs(etcd.endpoints, args.runs)
     elif args.what == "scale":
         scale(args.nodes, args.endpoints, args.churn)
     else:

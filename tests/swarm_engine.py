@@ -10,7 +10,9 @@ with `docker save | docker load`, and runs `docker swarm init --advertise-addr
 127.0.0.1`. `stop()` removes every service, stack and container, leaves the
 swarm and stops the engine, whatever state it is in. The shared engine is
 never touched except to `docker save` the test image; it is never put in
-swarm mode.
+swarm mode. Those names are the default `Place`; a test that needs an engine
+of its own at the same time passes another (`Place("ovl", ...)`: its own
+socket, data root, containerd namespaces, bridges and swarm ports).
 """
 
 from __future__ import annotations
@@ -37,6 +39,37 @@ URL = f"unix://{SOCKET}"
 BRIDGE = "dnsd-swarm"
 DEFAULT_BRIDGE = "dnsd-swm0"  # the private engine's default bridge (not docker0, not none)
 LOG = Path("/tmp/dnsd-swarm-dockerd.log")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Everything that names one private engine: two engines with different places can run at
+    once (the default is the Swarm watcher's; other tests pass their own)."""
+
+    name: str = "swarm"
+    bridge: str = BRIDGE  # docker_gwbridge's Linux bridge (<= 15 characters)
+    default_bridge: str = DEFAULT_BRIDGE
+    swarm_port: int = 23770
+    data_path_port: int = 47890
+
+    @property
+    def run(self) -> Path:
+        return Path(f"/run/dnsd-{self.name}")
+
+    @property
+    def data(self) -> Path:
+        return Path(f"/var/lib/dnsd-{self.name}")
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.run / 'docker.sock'}"
+
+    @property
+    def log(self) -> Path:
+        return Path(f"/tmp/dnsd-{self.name}-dockerd.log")
+
+
+SWARM = Place()
 
 
 class EngineError(RuntimeError):
@@ -72,13 +105,14 @@ class PrivateSwarm:
     """The private engine; `docker(...)` runs the CLI against it."""
 
     process: subprocess.Popen[bytes] | None = None
+    place: Place = SWARM
     gw_subnet: str = ""
     pool: str = ""
     services: list[str] = field(default_factory=list)
 
     def docker(self, *args: str, check: bool = True, timeout: float = 90) -> str:
         done = subprocess.run(
-            ["docker", "-H", URL, *args], capture_output=True, text=True, timeout=timeout
+            ["docker", "-H", self.place.url, *args], capture_output=True, text=True, timeout=timeout
         )
         if check and done.returncode != 0:
             raise EngineError(f"docker {' '.join(args)} failed: {done.stderr.strip()}")
@@ -95,33 +129,34 @@ class PrivateSwarm:
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        _stop_leftover()
-        RUN.mkdir(parents=True, exist_ok=True)
-        DATA.mkdir(parents=True, exist_ok=True)
-        _own_bridge()
+        place = self.place
+        _stop_leftover(place)
+        place.run.mkdir(parents=True, exist_ok=True)
+        place.data.mkdir(parents=True, exist_ok=True)
+        _own_bridge(place.default_bridge)
         self.process = subprocess.Popen(
             [
                 "dockerd",
                 "-H",
-                URL,
+                place.url,
                 "--data-root",
-                str(DATA),
+                str(place.data),
                 "--exec-root",
-                str(RUN / "exec"),
+                str(place.run / "exec"),
                 "--pidfile",
-                str(RUN / "docker.pid"),
+                str(place.run / "docker.pid"),
                 "--bridge",
-                DEFAULT_BRIDGE,
+                place.default_bridge,
                 "--iptables=false",
                 "--ip-masq=false",
                 "--containerd-namespace",
-                "dnsd-swarm",
+                f"dnsd-{place.name}",
                 "--containerd-plugins-namespace",
-                "dnsd-swarm-plugins",
+                f"dnsd-{place.name}-plugins",
                 "--log-level",
                 "warn",
             ],
-            stdout=LOG.open("wb"),
+            stdout=place.log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -133,8 +168,9 @@ class PrivateSwarm:
         end = time.monotonic() + 60
         while time.monotonic() < end:
             if self.process is not None and self.process.poll() is not None:
-                raise EngineError(f"private dockerd exited: {LOG.read_text()[-2000:]}")
-            probe = ["docker", "-H", URL, "info", "--format", "{{.ID}}"]
+                log = self.place.log.read_text()[-2000:]
+                raise EngineError(f"private dockerd exited: {log}")
+            probe = ["docker", "-H", self.place.url, "info", "--format", "{{.ID}}"]
             if subprocess.run(probe, capture_output=True, timeout=10).returncode == 0:
                 return
             time.sleep(0.3)
@@ -143,7 +179,7 @@ class PrivateSwarm:
     def _load_image(self) -> None:
         save = subprocess.Popen(["docker", "save", IMAGE], stdout=subprocess.PIPE)
         load = subprocess.Popen(
-            ["docker", "-H", URL, "load"], stdin=save.stdout, stdout=subprocess.PIPE,
+            ["docker", "-H", self.place.url, "load"], stdin=save.stdout, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )  # fmt: skip
         assert save.stdout is not None
@@ -163,7 +199,8 @@ class PrivateSwarm:
         self.pool = pick_subnet(16, avoid=self.gw_subnet)
         self.docker(
             "swarm", "init", "--advertise-addr", "127.0.0.1",
-            "--listen-addr", "127.0.0.1:23770", "--data-path-port", "47890",
+            "--listen-addr", f"127.0.0.1:{self.place.swarm_port}",
+            "--data-path-port", str(self.place.data_path_port),
             "--default-addr-pool", self.pool, "--default-addr-pool-mask-length", "24",
             "--task-history-limit", "2",
         )  # fmt: skip
@@ -179,7 +216,7 @@ class PrivateSwarm:
         return int(data["State"]["Pid"]), ips
 
     def _gwbridge(self) -> str:
-        """docker_gwbridge as our own bridge `dnsd-swarm`: reuse it if it is there."""
+        """docker_gwbridge as our own bridge (`dnsd-swarm`): reuse it if it is there."""
         found = json.loads(
             self.docker("network", "inspect", "docker_gwbridge", check=False) or "[]"
         )
@@ -188,7 +225,7 @@ class PrivateSwarm:
         subnet = pick_subnet(24)
         self.docker(
             "network", "create", "--subnet", subnet,
-            "--opt", f"com.docker.network.bridge.name={BRIDGE}",
+            "--opt", f"com.docker.network.bridge.name={self.place.bridge}",
             "--opt", "com.docker.network.bridge.enable_ip_masquerade=false",
             "--opt", "com.docker.network.bridge.enable_icc=true",
             "docker_gwbridge",
@@ -203,8 +240,8 @@ class PrivateSwarm:
         finally:
             _terminate(self.process)
             self.process = None
-            _stop_leftover()
-            for bridge in (BRIDGE, DEFAULT_BRIDGE):
+            _stop_leftover(self.place)
+            for bridge in (self.place.bridge, self.place.default_bridge):
                 subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
 
     def _clear(self) -> None:
@@ -218,15 +255,15 @@ class PrivateSwarm:
         self.docker("network", "rm", "docker_gwbridge", check=False)
 
 
-def _own_bridge() -> None:
+def _own_bridge(name: str) -> None:
     """The private engine's default bridge, made before it starts (see the module doc)."""
-    if subprocess.run(["ip", "link", "show", DEFAULT_BRIDGE], capture_output=True).returncode == 0:
+    if subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0:
         return
     gateway = next(ipaddress.ip_network(pick_subnet(24)).hosts())
     for argv in (
-        ["ip", "link", "add", DEFAULT_BRIDGE, "type", "bridge"],
-        ["ip", "addr", "add", f"{gateway}/24", "dev", DEFAULT_BRIDGE],
-        ["ip", "link", "set", DEFAULT_BRIDGE, "up"],
+        ["ip", "link", "add", name, "type", "bridge"],
+        ["ip", "addr", "add", f"{gateway}/24", "dev", name],
+        ["ip", "link", "set", name, "up"],
     ):
         subprocess.run(argv, check=True, capture_output=True)
 
@@ -242,9 +279,9 @@ def _terminate(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(timeout=10)
 
 
-def _stop_leftover() -> None:
+def _stop_leftover(place: Place) -> None:
     """Stop a private dockerd left by an earlier crashed run (by its own pidfile only)."""
-    pidfile = RUN / "docker.pid"
+    pidfile = place.run / "docker.pid"
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
@@ -252,7 +289,7 @@ def _stop_leftover() -> None:
     try:
         if "dockerd" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
             return
-        if str(DATA) not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+        if str(place.data) not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
             return
         os.kill(pid, signal.SIGTERM)
     except (OSError, ProcessLookupError):
@@ -276,8 +313,8 @@ def available() -> str:
 
 
 @contextmanager
-def private_swarm() -> Iterator[PrivateSwarm]:
-    swarm = PrivateSwarm()
+def private_swarm(place: Place = SWARM) -> Iterator[PrivateSwarm]:
+    swarm = PrivateSwarm(place=place)
     try:
         swarm.start()
         yield swarm

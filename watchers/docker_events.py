@@ -141,3 +141,10 @@ def is_stopping_signal(number: int | None, stop_signal: int | None) -> bool:
 def stop_signal_of(data: Json) -> int | None:
     """The container's configured StopSignal (what `docker stop` sends), if it sets one."""
     return signal_number((data.get("Config") or {}).get("StopSignal"))
+
+
+def resync_reason(connections: int) -> str:
+    """Why a full listing replaced the source: the first sync, or a reconnect."""
+    if connections == 1:
+        return "first sync with the Docker engine"
+    return "resync after reconnecting to the Docker engine (reconciles missed events)"

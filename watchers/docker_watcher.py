@@ -5,9 +5,12 @@ event: names, subnets, gateways), lists and inspects every running container,
 yields one `Resync`, then follows the event stream from that moment
 (duplicates are harmless: a re-inspect is idempotent). A container going away
 (`die`, `stop`, a `kill` with a stopping signal) is removed at once, before
-any inspect; a killed container still running later is inspected again. The SDK blocks,
-so every engine call runs in a daemon thread and the event stream is pumped
-from one into an asyncio queue; closing the generator closes the stream.
+any inspect; a killed container still running later is inspected again.
+Inspections run side by side (a slow one never holds up another container's
+events); `docker_order.Tickets` keeps their results in order per container.
+The SDK blocks, so engine calls run in a small pool of daemon threads and the
+event stream is pumped from one into an asyncio queue; closing the generator
+closes the stream.
 Failures leave `watch()` as `DockerUnavailable`; the `Supervisor` retries.
 Must not touch the store or decide answers: that is `registry`'s job.
 """
@@ -35,15 +38,18 @@ from watchers.docker_events import (
     action_for_event,
     describe_event,
     is_stopping_signal,
+    resync_reason,
     stop_signal_of,
 )
 from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
-from watchers.docker_threads import StreamEnd, in_daemon_thread, start_pump
+from watchers.docker_order import Inspected, Recheck, Tickets
+from watchers.docker_threads import DaemonPool, StreamEnd, start_pump
 from watchers.docker_translate import Json, container_labels, endpoint_from_inspect, overlays_of
 from watchers.swarm_translate import TASK_LABEL, is_manager
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 API_TIMEOUT = 15.0
+CALL_THREADS = 8  # engine calls at once per watcher
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 T = TypeVar("T")
 
@@ -54,14 +60,7 @@ class DockerUnavailable(ConnectionError):
     """The engine cannot be reached, or its event stream broke."""
 
 
-class _Recheck:
-    """Queue item: inspect a container that was killed but may have survived the signal."""
-
-    def __init__(self, container_id: str) -> None:
-        self.container_id = container_id
-
-
-_Item = Json | StreamEnd | _Recheck
+_Item = Json | StreamEnd | Recheck | Inspected
 
 
 class DockerWatcher:
@@ -92,6 +91,7 @@ class DockerWatcher:
         self._connections = 0
         self._stop_signals: dict[str, int | None] = {}  # container id -> its StopSignal
         self.recheck_after = KILL_RECHECK_SECONDS
+        self._pool = DaemonPool(CALL_THREADS, "dnsd-docker-call")
 
     def subnets(self) -> frozenset[str]:
         """CIDRs of every local Docker network, as of the last resync or network event."""
@@ -108,10 +108,13 @@ class DockerWatcher:
         return self.display_url
 
     async def watch(self) -> AsyncIterator[Event]:
+        self._pool = DaemonPool(CALL_THREADS, "dnsd-docker-call")
         client = await self._call(self._connect)
         stream: Any = None
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         timers: list[asyncio.TimerHandle] = []
+        inspections: set[asyncio.Task[None]] = set()
+        tickets = Tickets()
         try:
             info = await self._call(client.info)
             since = _engine_time_of(info)
@@ -120,7 +123,7 @@ class DockerWatcher:
             yield Networks(self.source, self._networks)
             endpoints = await self._call(lambda: self._list(client))
             self._connections += 1
-            yield Resync(self.source, endpoints, _resync_reason(self._connections))
+            yield Resync(self.source, endpoints, resync_reason(self._connections))
             stream = await self._call(
                 lambda: client.events(decode=True, since=since, filters=EVENT_FILTERS)
             )
@@ -129,20 +132,37 @@ class DockerWatcher:
                 item = await queue.get()
                 if isinstance(item, StreamEnd):
                     _raise_stream_end(item, self.display_url)
-                if isinstance(item, _Recheck):
+                if isinstance(item, Inspected):
+                    if item.error is not None:
+                        raise item.error
+                    if tickets.finish(item.container_id, item.ticket) and item.event:
+                        yield item.event
+                    continue
+                if isinstance(item, Recheck):
                     action = EventAction(Reaction.REINSPECT, item.container_id)
                     reason = "inspected again after a kill it may have survived"
                 else:
                     action = self._judge_kill(action_for_event(item), queue, timers)
                     reason = describe_event(item)
+                if action.reaction is Reaction.REINSPECT:
+                    ticket = tickets.start(action.container_id)
+                    job = self._inspect(client, action.container_id, ticket, reason, queue)
+                    inspections.add(task := asyncio.create_task(job))
+                    task.add_done_callback(inspections.discard)
+                    continue
+                if action.reaction in (Reaction.GONE, Reaction.REMOVE):
+                    tickets.now(action.container_id)
                 event = await self._react(client, action, reason)
                 if event is not None:
                     yield event
         finally:
             for timer in timers:
                 timer.cancel()
+            for task in inspections:
+                task.cancel()
             _close_quietly(stream)
             _close_quietly(client)
+            self._pool.close()
 
     async def probe(self) -> bool:
         """A cheap check that the engine answers: GET /_ping on a unix socket (200), or a TCP
@@ -183,7 +203,7 @@ class DockerWatcher:
             return EventAction(Reaction.REINSPECT, cid)
         loop = asyncio.get_running_loop()
         timers[:] = [t for t in timers if not t.cancelled() and t.when() > loop.time()]
-        timers.append(loop.call_later(self.recheck_after, queue.put_nowait, _Recheck(cid)))
+        timers.append(loop.call_later(self.recheck_after, queue.put_nowait, Recheck(cid)))
         return EventAction(Reaction.GONE, cid)
 
     # -- engine calls (run in threads) -----------------------------------------
@@ -227,17 +247,27 @@ class DockerWatcher:
         if action.reaction is Reaction.NETWORKS:
             await self._call(lambda: self._refresh_networks(client))
             return Networks(self.source, self._networks)
-        if action.reaction is Reaction.REINSPECT:
-            endpoint = await self._call(lambda: self._endpoint(client, action.container_id))
-            if endpoint is None:  # the inspect this event asked for found it stopped or gone
-                return Remove(self.source, action.container_id, f"{reason}; not running any more")
-            return Upsert(endpoint, reason)
         return None
+
+    async def _inspect(
+        self, client: Any, cid: str, ticket: int, reason: str, queue: asyncio.Queue[_Item]
+    ) -> None:
+        """Inspect one container (an event asked for it); the outcome goes to `queue`."""
+        try:
+            endpoint = await self._call(lambda: self._endpoint(client, cid))
+        except DockerUnavailable as exc:
+            queue.put_nowait(Inspected(cid, ticket, None, exc))
+            return
+        if endpoint is None:  # the inspect this event asked for found it stopped or gone
+            event: Event = Remove(self.source, cid, f"{reason}; not running any more")
+        else:
+            event = Upsert(endpoint, reason)
+        queue.put_nowait(Inspected(cid, ticket, event))
 
     async def _call(self, fn: Callable[[], T]) -> T:
         """Run a blocking engine call in a daemon thread; wrap engine failures clearly."""
         try:
-            return await in_daemon_thread(fn)
+            return await self._pool.run(fn)
         except DockerUnavailable:
             raise
         except _ENGINE_ERRORS as exc:
@@ -248,12 +278,6 @@ class DockerWatcher:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def _resync_reason(connections: int) -> str:
-    if connections == 1:
-        return "first sync with the Docker engine"
-    return "resync after reconnecting to the Docker engine (reconciles missed events)"
 
 
 def _env_kwargs() -> dict[str, Any]:

@@ -187,8 +187,9 @@ class EtcdCluster:
 class Relay:
     """A loopback TCP relay to one etcd member; `cut()` drops everything, `mend()` restores."""
 
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+        self.host = host  # where it listens (a bridge address reaches it from containers)
+        self.port = free_port(host)
         self.target_port = target_port
         self._open = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -198,12 +199,12 @@ class Relay:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def mend(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.host, self.port))
         listener.listen(64)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()

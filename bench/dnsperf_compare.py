@@ -86,17 +86,29 @@ def measure(
 
 def profiled(
     target: Target, lines: list[str], scenario: str, opts: Options, workdir: Path
-) -> profile.ProfileResult:
-    """One more full-rate run (not reported) while py-spy samples the server."""
+) -> list[profile.ProfileResult]:
+    """One more full-rate run (not reported) while perf (every server) and py-spy (dnsd)
+    sample the server."""
     out_dir = opts.results_dir / "profiles"
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_.]+", "-", target.label).strip("-")
-    raw = out_dir / f"{stem}-{scenario}.txt"
-    sampler = profile.start(target.cpu_pid, opts.seconds, raw)
+    raw, data = out_dir / f"{stem}-{scenario}.txt", out_dir / f"{stem}-{scenario}.perf.data"
+    py = target.kind == "dnsd" and profile.available()
+    samplers = [profile.start(target.cpu_pid, opts.seconds, raw)] if py else []
+    if profile.perf_available():
+        samplers.append(profile.start_perf(procfs.family(target.cpu_pid), opts.seconds, data))
     measure(target, lines, scenario, MAX, opts, workdir)
-    sampler.wait(timeout=opts.seconds + 60)
-    frames = tuple(profile.top_frames(raw)) if raw.exists() else ()
-    return profile.ProfileResult(target.label, scenario, frames, str(raw))
+    for sampler in samplers:
+        sampler.wait(timeout=opts.seconds + 60)
+    found = []
+    if py and raw.exists():
+        found.append(
+            profile.ProfileResult(target.label, scenario, tuple(profile.top_frames(raw)), str(raw))
+        )
+    if data.exists():
+        frames = tuple(profile.perf_frames(data))
+        found.append(profile.ProfileResult(target.label, scenario, frames, str(data), "perf"))
+    return found
 
 
 def progress(text: str, end: str = "\n") -> None:
@@ -173,8 +185,8 @@ def run_step(
         r.cold = measure(target, lines, scenario, WARMUP, opts, workdir)
     r.last = measure(target, lines, scenario, mode, opts, workdir)
     report.runs.append(r.last)
-    if opts.profile and mode == MAX and target.kind == "dnsd" and profiling:
-        report.profiles.append(profiled(target, lines, scenario, opts, workdir))
+    if opts.profile and mode == MAX and target.kind in ("dnsd", "dnsmasq") and profiling:
+        report.profiles += profiled(target, lines, scenario, opts, workdir)
     return (
         f"{r.last.dnsperf.qps:,.0f} q/s, {r.last.cpu_us_per_query or 0:.1f} µs/query, "
         f"avg {r.last.dnsperf.avg_latency_s * 1e3:.3f} ms"
@@ -257,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     setup = Report(meta={})
     if opts.profile and not profile.available():
-        setup.notes.append("--profile: py-spy is not installed (pip install py-spy); no profiles.")
-        opts = dataclasses.replace(opts, profile=False)
+        setup.notes.append("--profile: py-spy is not installed (pip install py-spy).")
+    if opts.profile and not profile.perf_available():
+        setup.notes.append("--profile: `perf record` does not work here; no perf profiles.")
     if opts.syscalls and not syscalls.available():
         setup.notes.append("--syscalls: perf cannot count raw_syscalls:sys_enter here.")
         opts = dataclasses.replace(opts, syscalls=False)

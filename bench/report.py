@@ -209,7 +209,8 @@ def memory_table(report: Report) -> list[str]:
 
 def profile_line(profile: ProfileResult, titles: Mapping[str, str]) -> str:
     top = " · ".join(f"{f.self_share:.0%} `{f.name}`" for f in profile.frames[:8])
-    return f"- {profile.label}, {titles.get(profile.scenario, profile.scenario)}: {top}"
+    title = titles.get(profile.scenario, profile.scenario)
+    return f"- {profile.label}, {title} ({profile.tool}): {top}"
 
 
 def markdown(report: Report, titles: Mapping[str, str]) -> str:
@@ -246,7 +247,13 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
             *memory_table(report),
         ]
     if report.profiles:
-        parts += ["", "py-spy, share of samples by frame on top of the stack (self time):", ""]
+        parts += [
+            "",
+            "Profiles of one more full-rate run, share of samples by frame on top of the stack "
+            "(self time): py-spy for dnsd's Python, perf for any server, kernel `[k]` and user "
+            "`[.]`:",
+            "",
+        ]
         parts += [profile_line(p, titles) for p in report.profiles]
     if report.notes:
         parts += ["", "Notes:", "", *[f"- {note}" for note in report.notes]]

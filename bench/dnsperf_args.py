@@ -43,7 +43,7 @@ def parse_args(argv: list[str]) -> Options:
         "--seconds",
         type=_bounded(0.5, 120, float),
         default=None,
-        help="length of each full-rate run (default 10, or 5 with --repeat above 1)",
+        help="length of each full-rate run (default 10, or 4 with --repeat above 1)",
     )
     p.add_argument(
         "--quick", action="store_true", help="2 s runs, one 1 s latency run; for development"
@@ -119,7 +119,7 @@ def parse_args(argv: list[str]) -> Options:
         "e.g. '--udp-batch 0;--udp-batch 32' (default: one dnsd, no extra arguments)",
     )
     a = p.parse_args(argv)
-    seconds = a.seconds if a.seconds is not None else (5.0 if a.repeat > 1 else 10.0)
+    seconds = a.seconds if a.seconds is not None else (4.0 if a.repeat > 1 else 10.0)
     return Options(
         seconds=2.0 if a.quick else seconds,
         repeat=int(a.repeat),

@@ -104,13 +104,17 @@ _PERF_LINE = re.compile(r"^\s*([0-9.]+)%\s+(\S.*?)\s*$")
 
 
 def parse_perf_report(text: str, count: int = 10) -> list[Frame]:
-    """`perf report --stdio --sort sym` lines ("  35.10%  [k] __sys_sendmmsg") -> frames."""
+    """`perf report --stdio --sort sym` lines ("  35.10%  [k] __sys_sendmmsg") -> the top
+    `count` frames, after two summary frames: "kernel (all [k])" and "user (all [.])"."""
     frames = []
     for line in text.splitlines():
         found = _PERF_LINE.match(line)
         if found and not line.lstrip().startswith("#"):
             frames.append(Frame(found.group(2), float(found.group(1)) / 100))
-    return sorted(frames, key=lambda f: -f.self_share)[:count]
+    kernel = sum(f.self_share for f in frames if f.name.startswith("[k]"))
+    user = sum(f.self_share for f in frames if not f.name.startswith("[k]"))
+    top = sorted(frames, key=lambda f: -f.self_share)[:count]
+    return [Frame("kernel (all [k])", kernel), Frame("user (all [.])", user), *top]
 
 
 def perf_frames(data: Path, count: int = 10) -> list[Frame]:

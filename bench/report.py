@@ -208,7 +208,8 @@ def memory_table(report: Report) -> list[str]:
 
 
 def profile_line(profile: ProfileResult, titles: Mapping[str, str]) -> str:
-    top = " · ".join(f"{f.self_share:.0%} `{f.name}`" for f in profile.frames[:8])
+    shown = profile.frames[:10] if profile.tool == "perf" else profile.frames[:8]
+    top = " · ".join(f"{f.self_share:.0%} `{f.name}`" for f in shown)
     title = titles.get(profile.scenario, profile.scenario)
     return f"- {profile.label}, {title} ({profile.tool}): {top}"
 
@@ -224,7 +225,7 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
         f"steal {_percent(meta.get('steal'))} of all CPU time during the run.",
         "",
         f"Latency: {meta.get('latency_runs', 1)} run(s) of {meta.get('latency_seconds', '?')} s "
-        "capped at that rate per server and scenario, interleaved, each after a 1 s pause, "
+        "capped at that rate per server and scenario, interleaved, each after a 0.5 s pause, "
         f"{'server and dnsperf under SCHED_FIFO' if meta.get('realtime') else 'normal priority'}; "
         "per-query latencies from `dnsperf -v`; avg, p50 and p99 are the median over those runs, "
         "max the largest; steal % the most the hypervisor took from the two pinned cores "

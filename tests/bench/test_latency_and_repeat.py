@@ -67,15 +67,23 @@ def test_steal_share_of_the_pinned_cores() -> None:
 
 
 def test_perf_report_lines_become_frames() -> None:
-    text = "# comment 1.0%\n    36.53%  [.] __GI___libc_write\n    30.51%  [k] do_syscall_64\n"
-    frames = profile.parse_perf_report(text)
-    assert [f.name for f in frames] == ["[.] __GI___libc_write", "[k] do_syscall_64"]
-    assert [f.self_share for f in frames] == pytest.approx([0.3653, 0.3051])
+    text = (
+        "# comment 1.0%\n    36.53%  [.] __GI___libc_write\n    30.51%  [k] do_syscall_64\n"
+        "     9.60%  [k] vfs_write\n"
+    )
+    frames = profile.parse_perf_report(text, count=2)
+    assert [f.name for f in frames] == [
+        "kernel (all [k])",
+        "user (all [.])",
+        "[.] __GI___libc_write",
+        "[k] do_syscall_64",
+    ]
+    assert [f.self_share for f in frames] == pytest.approx([0.4011, 0.3653, 0.3653, 0.3051])
 
 
 @pytest.mark.parametrize(
     ("argv", "seconds", "runs"),
-    [([], 10.0, 3), (["--repeat", "3"], 5.0, 3), (["--quick", "--repeat", "2"], 2.0, 2)],
+    [([], 10.0, 3), (["--repeat", "3"], 4.0, 3), (["--quick", "--repeat", "2"], 2.0, 2)],
 )
 def test_run_lengths(argv: list[str], seconds: float, runs: int) -> None:
     opts = parse_args(argv)

@@ -9,7 +9,11 @@ import pytest
 from bench import dnsperf, latency, procfs, profile, repeat
 from bench.dnsperf import DnsperfResult
 from bench.dnsperf_args import parse_args
+from bench.dnsperf_compare import Running, interleaved
+from bench.plan import Group
 from bench.report import MAX, RATE, Report, RunResult, markdown
+from bench.scenarios import Spelling
+from bench.targets import Target
 
 VERBOSE = """DNS Performance Testing Tool
 [Status] Sending queries (to 127.0.0.1:53)
@@ -134,3 +138,17 @@ def test_one_run_table_has_latency_percentiles_and_steal() -> None:
         "| one name | dnsmasq | 50,000 | 5.0 | 0 | 0.200 | 0.200 | 0.200 | 0.30 | 2.0 | 0 |" in text
     )
     assert "under SCHED_FIFO" in text
+
+
+def test_capped_runs_repeat_round_by_round_across_servers() -> None:
+    def running(label: str) -> Running:
+        group = Group(label, lambda _w: None, (("single", MAX), ("single", RATE)))  # type: ignore[arg-type, return-value]
+        target = Target(label, "dnsd", "127.0.0.1", 53, 1, Spelling.ZONE, False)
+        return Running(group, target, 0)
+
+    steps = interleaved([running("a"), running("b")], latency_runs=3)
+    assert [(r.group.label, mode) for r, _scenario, mode in steps] == [
+        ("a", MAX),
+        ("b", MAX),
+        *[(label, RATE) for _round in range(3) for label in ("a", "b")],
+    ]

@@ -21,7 +21,17 @@ from bench.plan import ROOT
 
 BUILD_TIMEOUT_S = 600
 _SKIP = shutil.ignore_patterns(
-    ".venv", ".git", "build", "dist", "*.egg-info", "*.so", "__pycache__", "results", ".*_cache"
+    ".venv",
+    ".git",
+    ".team",
+    ".hypothesis",
+    "build",
+    "dist",
+    "*.egg-info",
+    "*.so",
+    "__pycache__",
+    "results",
+    ".*_cache",
 )
 PROBE = "import importlib.util as u; print(u.find_spec('dnsd.serve._mmsg') is not None)"
 

@@ -51,7 +51,7 @@ class Load:
     cpu: int | None = None  # pin dnsperf to this core
     passes: int | None = None  # stop after this many passes through the file (-n)
     verbose: bool = False  # -v: one line per answer with its latency (for percentiles)
-    realtime: int | None = None  # run dnsperf under SCHED_FIFO at this priority (chrt -f)
+    realtime: int | None = None  # run dnsperf under SCHED_RR at this priority (chrt -r)
 
 
 def command(load: Load) -> list[str]:
@@ -62,7 +62,7 @@ def command(load: Load) -> list[str]:
     if load.cpu is not None:
         argv += ["taskset", "-c", str(load.cpu)]
     if load.realtime is not None:
-        argv += ["chrt", "-f", str(load.realtime)]
+        argv += ["chrt", "-r", str(load.realtime)]
     argv += [DNSPERF, "-s", load.server, "-p", str(load.port), "-d", str(load.queryfile)]
     argv += ["-c", str(load.clients), "-l", f"{load.seconds:g}", "-t", "2"]
     if load.max_qps is not None:

@@ -71,7 +71,7 @@ def parse_args(argv: list[str]) -> Options:
         "--no-realtime",
         action="store_true",
         help="run the capped latency runs at normal priority (default: server and dnsperf "
-        "under SCHED_FIFO, so other work on the machine does not queue in front of them)",
+        "under SCHED_RR, so other work on the machine does not queue in front of them)",
     )
     p.add_argument(
         "--default-install",

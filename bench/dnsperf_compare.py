@@ -72,8 +72,8 @@ def measure(
     pids = procfs.family(target.cpu_pid) if target.kind == "dnsd" else [target.cpu_pid]
     counter = syscalls.counting(pids) if opts.syscalls and mode == MAX else None
     cores = [opts.server_cpu, opts.client_cpu]
-    fifo = procfs.realtime(pids, REALTIME_PRIORITY) if load.realtime else None
-    with counter or contextlib.nullcontext() as count, fifo or contextlib.nullcontext():
+    rr = procfs.realtime(pids, REALTIME_PRIORITY) if load.realtime else None
+    with counter or contextlib.nullcontext() as count, rr or contextlib.nullcontext():
         before, ticks = cpu(target.cpu_pid), procfs.cpu_ticks()
         # a capped run ends after its seconds plus dnsperf's 2 s timeout; a hung one is killed
         limit = seconds + (15 if mode == RATE else 60)
@@ -118,7 +118,7 @@ def progress(text: str, end: str = "\n") -> None:
 
 
 SETTLE_S = 0.5
-REALTIME_PRIORITY = 10  # SCHED_FIFO priority of server and dnsperf in the capped runs
+REALTIME_PRIORITY = 10  # SCHED_RR priority of server and dnsperf in the capped runs
 FAULTS = (RuntimeError, OSError, subprocess.SubprocessError)
 
 

@@ -42,7 +42,7 @@ class Options:
     repeat: int = 1  # whole comparisons, one after another, same servers
     latency_runs: int = 3  # capped runs per server and scenario
     latency_seconds: float = 2.0
-    realtime: bool = True  # SCHED_FIFO for server and dnsperf in the capped runs
+    realtime: bool = True  # SCHED_RR for server and dnsperf in the capped runs
     default_install: bool = False  # also dnsd from fresh `pip install .` venvs (see installs)
 
 

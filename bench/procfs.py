@@ -117,21 +117,23 @@ def steal_share(
 
 @contextlib.contextmanager
 def realtime(pids: list[int], priority: int = 10) -> Iterator[None]:
-    """Run every thread of `pids` under SCHED_FIFO at `priority` for the `with` block, then
+    """Run every thread of `pids` under SCHED_RR at `priority` for the `with` block, then
     give each thread back its policy (threads born meanwhile get SCHED_OTHER).
 
     For the capped latency runs: a woken server then runs at once instead of waiting behind
-    whatever else is runnable on its core. The kernel's real-time throttling (95% of each
-    second by default) still bounds what a runaway thread could take.
+    whatever else is runnable on its core. Round-robin, not FIFO: a thread that spins cannot
+    keep another of the same priority off the core for more than a time slice (a FIFO
+    dnsperf did hang that way), and the kernel's real-time throttling (95% of each second by
+    default) still bounds what real-time threads take from everything else.
     """
     saved: dict[int, tuple[int, int]] = {}
-    fifo = os.sched_param(priority)
+    rr = os.sched_param(priority)
     try:
         for pid in pids:
             for tid in thread_ids(pid):
                 with contextlib.suppress(ProcessLookupError):
                     saved[tid] = (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
-                    os.sched_setscheduler(tid, os.SCHED_FIFO, fifo)
+                    os.sched_setscheduler(tid, os.SCHED_RR, rr)
         yield
     finally:
         for pid in pids:

@@ -226,7 +226,7 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
         "",
         f"Latency: {meta.get('latency_runs', 1)} run(s) of {meta.get('latency_seconds', '?')} s "
         "capped at that rate per server and scenario, interleaved, each after a 0.5 s pause, "
-        f"{'server and dnsperf under SCHED_FIFO' if meta.get('realtime') else 'normal priority'}; "
+        f"{'server and dnsperf under SCHED_RR' if meta.get('realtime') else 'normal priority'}; "
         "per-query latencies from `dnsperf -v`; avg, p50 and p99 are the median over those runs, "
         "max the largest; steal % the most the hypervisor took from the two pinned cores "
         "in one of them.",

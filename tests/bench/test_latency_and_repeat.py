@@ -56,7 +56,7 @@ def test_stats_and_summary_over_runs() -> None:
 def test_capped_runs_are_verbose_and_realtime() -> None:
     load = dnsperf.Load("127.0.0.1", 53, Path("q"), 2, 10, 10_000, cpu=1, verbose=True, realtime=10)
     argv = dnsperf.command(load)
-    assert argv[:5] == ["taskset", "-c", "1", "chrt", "-f"]
+    assert argv[:5] == ["taskset", "-c", "1", "chrt", "-r"]
     assert argv[-1] == "-v"
 
 
@@ -137,7 +137,7 @@ def test_one_run_table_has_latency_percentiles_and_steal() -> None:
     assert (
         "| one name | dnsmasq | 50,000 | 5.0 | 0 | 0.200 | 0.200 | 0.200 | 0.30 | 2.0 | 0 |" in text
     )
-    assert "under SCHED_FIFO" in text
+    assert "under SCHED_RR" in text
 
 
 def test_capped_runs_repeat_round_by_round_across_servers() -> None:

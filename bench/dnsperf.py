@@ -5,11 +5,14 @@ Knows dnsperf's flags and output format; knows nothing about which server is mea
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.latency import LatencyStats, latency_stats, parse_latencies
 
 DNSPERF = "dnsperf"
 
@@ -31,6 +34,7 @@ class DnsperfResult:
     max_latency_s: float
     rcodes: Mapping[str, int] = field(default_factory=dict)
     response_bytes: int = 0  # average response size
+    latency: LatencyStats | None = None  # per-query percentiles (runs with `Load.verbose`)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Load:
     netns_pid: int | None = None  # run inside this process's network namespace
     cpu: int | None = None  # pin dnsperf to this core
     passes: int | None = None  # stop after this many passes through the file (-n)
+    verbose: bool = False  # -v: one line per answer with its latency (for percentiles)
+    realtime: int | None = None  # run dnsperf under SCHED_RR at this priority (chrt -r)
 
 
 def command(load: Load) -> list[str]:
@@ -55,12 +61,16 @@ def command(load: Load) -> list[str]:
         argv += ["nsenter", "-t", str(load.netns_pid), "-n"]
     if load.cpu is not None:
         argv += ["taskset", "-c", str(load.cpu)]
+    if load.realtime is not None:
+        argv += ["chrt", "-r", str(load.realtime)]
     argv += [DNSPERF, "-s", load.server, "-p", str(load.port), "-d", str(load.queryfile)]
     argv += ["-c", str(load.clients), "-l", f"{load.seconds:g}", "-t", "2"]
     if load.max_qps is not None:
         argv += ["-Q", str(load.max_qps)]
     if load.passes is not None:
         argv += ["-n", str(load.passes)]
+    if load.verbose:
+        argv.append("-v")
     return argv
 
 
@@ -71,14 +81,29 @@ def probe_command(load: Load) -> list[str]:
     return [*argv[:cut], "-c", "1", "-n", "1", "-t", "1"]
 
 
-def run(argv: list[str], timeout: float) -> DnsperfResult:
+def run(argv: list[str], timeout: float, output: Path | None = None) -> DnsperfResult:
+    """Run dnsperf; with `output` its stdout goes to that file (verbose runs: one line per
+    answer, too much for a pipe) and the per-query latencies are summarised."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if output is None:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            stdout = done.stdout
+        else:
+            with output.open("w") as out:
+                done = subprocess.run(
+                    argv, stdout=out, stderr=subprocess.PIPE, text=True, timeout=timeout
+                )
+            stdout = output.read_text(errors="replace")
     except subprocess.TimeoutExpired as exc:
         raise DnsperfError(f"dnsperf did not finish within {timeout:.0f} s") from exc
-    if done.returncode != 0 or "Statistics:" not in done.stdout:
-        raise DnsperfError(f"{' '.join(argv)} exited {done.returncode}: {done.stdout}{done.stderr}")
-    return parse(done.stdout)
+    if done.returncode != 0 or "Statistics:" not in stdout:
+        raise DnsperfError(
+            f"{' '.join(argv)} exited {done.returncode}: {stdout[-2000:]}{done.stderr}"
+        )
+    result = parse(stdout)
+    if output is not None:
+        result = dataclasses.replace(result, latency=latency_stats(parse_latencies(stdout)))
+    return result
 
 
 _NUMBER = r"([0-9.]+)"

@@ -39,6 +39,11 @@ class Options:
     profile: bool = False
     syscalls: bool = False
     variants: tuple[str, ...] = ("",)  # extra dnsd arguments per dnsd group ("" = none)
+    repeat: int = 1  # whole comparisons, one after another, same servers
+    latency_runs: int = 3  # capped runs per server and scenario
+    latency_seconds: float = 2.0
+    realtime: bool = True  # SCHED_RR for server and dnsperf in the capped runs
+    default_install: bool = False  # also dnsd from fresh `pip install .` venvs (see installs)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,14 @@ def event_loops(opts: Options, help_text: str, notes: list[str]) -> list[str | N
     return ["asyncio", "uvloop"]
 
 
-def plan(opts: Options, report: Report, upstream: int | None) -> list[Group]:
+def plan(
+    opts: Options,
+    report: Report,
+    upstream: int | None,
+    installs: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> list[Group]:
+    """The groups to start; `installs` are extra dnsd rows as (label, command), each run with
+    dnsd's defaults (no --event-loop, no other flags): what a plain install does."""
     steps = tuple((s, m) for s in opts.scenarios for m in (MAX, RATE))
     local = tuple(st for st in steps if st[0] != "forwarded" or upstream is not None)
     cpu = opts.server_cpu
@@ -89,6 +101,10 @@ def plan(opts: Options, report: Report, upstream: int | None) -> list[Group]:
         groups.append(Group("Docker embedded DNS", lambda w: docker_target(w, cpu), steps))
     if "dnsd" in opts.servers:
         groups += dnsd_groups(opts, report, upstream, local)
+        for label, command in installs:
+            o = DnsdOptions(command, label, None, upstream_port=upstream)
+            start = functools.partial(dnsd_target, cpu=opts.server_cpu, opts=o)
+            groups.append(Group(label, start, local))
     return groups
 
 

@@ -82,3 +82,62 @@ def pinned(pid: int, cpus: set[int]) -> Iterator[None]:
         for tid in thread_ids(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.sched_setaffinity(tid, saved.get(tid, default))
+
+
+def cpu_ticks() -> dict[str, list[int]]:
+    """/proc/stat's time counters per line ("cpu", "cpu0", ...): user nice system idle iowait
+    irq softirq steal ..., in clock ticks since boot."""
+    found = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu"):
+            name, *values = line.split()
+            found[name] = [int(v) for v in values]
+    return found
+
+
+STEAL = 7  # index of the steal counter in a /proc/stat cpu line
+
+
+def steal_share(
+    before: dict[str, list[int]], after: dict[str, list[int]], cpus: list[int] | None = None
+) -> float | None:
+    """Share of the elapsed CPU time on `cpus` (all CPUs if None) that the hypervisor ran
+    something else (steal), between two `cpu_ticks()` readings; None if nothing elapsed."""
+    names = ["cpu"] if cpus is None else [f"cpu{c}" for c in cpus]
+    stolen = total = 0
+    for name in names:
+        if name not in before or name not in after:
+            continue
+        # guest time (fields 8, 9) is already counted in user/nice
+        deltas = [a - b for a, b in zip(after[name][:8], before[name][:8], strict=True)]
+        stolen += deltas[STEAL]
+        total += sum(deltas)
+    return stolen / total if total > 0 else None
+
+
+@contextlib.contextmanager
+def realtime(pids: list[int], priority: int = 10) -> Iterator[None]:
+    """Run every thread of `pids` under SCHED_RR at `priority` for the `with` block, then
+    give each thread back its policy (threads born meanwhile get SCHED_OTHER).
+
+    For the capped latency runs: a woken server then runs at once instead of waiting behind
+    whatever else is runnable on its core. Round-robin, not FIFO: a thread that spins cannot
+    keep another of the same priority off the core for more than a time slice (a FIFO
+    dnsperf did hang that way), and the kernel's real-time throttling (95% of each second by
+    default) still bounds what real-time threads take from everything else.
+    """
+    saved: dict[int, tuple[int, int]] = {}
+    rr = os.sched_param(priority)
+    try:
+        for pid in pids:
+            for tid in thread_ids(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    saved[tid] = (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
+                    os.sched_setscheduler(tid, os.SCHED_RR, rr)
+        yield
+    finally:
+        for pid in pids:
+            for tid in thread_ids(pid):
+                policy, prio = saved.get(tid, (os.SCHED_OTHER, 0))
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setscheduler(tid, policy, os.sched_param(prio))

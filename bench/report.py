@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.dnsperf import DnsperfResult
+from bench.latency import LatencySummary, summarize
 from bench.profile import ProfileResult
 
 MAX = "max"  # as fast as dnsperf can send
@@ -30,6 +31,7 @@ class RunResult:
     dnsperf: DnsperfResult
     server_cpu_s: float
     syscalls: int | None = None  # the server's system calls over the run (`--syscalls`)
+    steal: float | None = None  # share of the pinned cores' time the hypervisor took meanwhile
 
     @property
     def syscalls_per_query(self) -> float | None:
@@ -74,6 +76,15 @@ def _find(runs: Iterable[RunResult], label: str, scenario: str, mode: str) -> Ru
     return next((r for r in runs if (r.label, r.scenario, r.mode) == (label, scenario, mode)), None)
 
 
+def find_all(runs: Iterable[RunResult], label: str, scenario: str, mode: str) -> list[RunResult]:
+    return [r for r in runs if (r.label, r.scenario, r.mode) == (label, scenario, mode)]
+
+
+def latency_of(runs: Sequence[RunResult]) -> LatencySummary | None:
+    """The capped runs of one server and scenario as one row (see `latency.summarize`)."""
+    return summarize([r.dnsperf.latency for r in runs if r.dnsperf.latency is not None])
+
+
 def _labels(runs: Sequence[RunResult]) -> list[str]:
     return list(dict.fromkeys(r.label for r in runs))
 
@@ -81,31 +92,54 @@ def _labels(runs: Sequence[RunResult]) -> list[str]:
 def main_table(report: Report, titles: Mapping[str, str]) -> list[str]:
     rate = report.meta.get("rate", 10000)
     lines = [
-        f"| scenario | server | queries/s | server CPU µs/query | lost | "
-        f"avg latency @{rate:,} q/s (ms) | max latency @{rate:,} q/s (ms) | reply bytes |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| scenario | server | queries/s | server CPU µs/query | lost "
+        f"| avg latency @{rate:,} q/s (ms) | p50 (ms) | p99 (ms) | max (ms) "
+        "| steal % (capped runs) | reply bytes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, title in titles.items():
         for label in _labels(report.runs):
             top = _find(report.runs, label, scenario, MAX)
-            capped = _find(report.runs, label, scenario, RATE)
-            if top is not None or capped is not None:
+            capped = find_all(report.runs, label, scenario, RATE)
+            if top is not None or capped:
                 lines.append(f"| {title} | {label} | " + " | ".join(_cells(top, capped)) + " |")
     return lines
 
 
-def _cells(top: RunResult | None, capped: RunResult | None) -> list[str]:
-    """queries/s, CPU, lost, avg and max latency, reply size of one server in one scenario."""
-    lost = sum(r.dnsperf.lost for r in (top, capped) if r)
-    size = next(r.dnsperf.response_bytes for r in (top, capped) if r)
+def _ms(seconds: float | None, digits: int = 3) -> str:
+    return _fmt(None if seconds is None else seconds * 1e3, digits)
+
+
+def _cells(top: RunResult | None, capped: Sequence[RunResult]) -> list[str]:
+    """queries/s, CPU, lost, latency (median of the capped runs), steal, reply size."""
+    lost = sum(r.dnsperf.lost for r in (top, *capped) if r)
+    size = next(r.dnsperf.response_bytes for r in (top, *capped) if r)
+    summary = latency_of(capped)
+    steals = [r.steal for r in capped if r.steal is not None]
+    if summary is not None:
+        latency = [
+            _ms(summary.avg_s),
+            _ms(summary.p50_s),
+            _ms(summary.p99_s),
+            _ms(summary.max_s, 2),
+        ]
+    elif capped:  # no per-query figures: dnsperf's own average and maximum
+        latency = [_ms(capped[0].dnsperf.avg_latency_s), "—", "—"]
+        latency.append(_ms(max(r.dnsperf.max_latency_s for r in capped), 2))
+    else:
+        latency = ["—"] * 4
     return [
         _fmt(top.dnsperf.qps if top else None, 0),
         _fmt(top.cpu_us_per_query if top else None),
         f"{lost:,}",
-        _fmt(capped.dnsperf.avg_latency_s * 1e3 if capped else None, 3),
-        _fmt(capped.dnsperf.max_latency_s * 1e3 if capped else None, 2),
+        *latency,
+        _fmt(max(steals) * 100 if steals else None),
         str(size),
     ]
+
+
+def _percent(share: object) -> str:
+    return f"{share:.1%}" if isinstance(share, float) else "?"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -174,8 +208,10 @@ def memory_table(report: Report) -> list[str]:
 
 
 def profile_line(profile: ProfileResult, titles: Mapping[str, str]) -> str:
-    top = " · ".join(f"{f.self_share:.0%} `{f.name}`" for f in profile.frames[:8])
-    return f"- {profile.label}, {titles.get(profile.scenario, profile.scenario)}: {top}"
+    shown = profile.frames[:10] if profile.tool == "perf" else profile.frames[:8]
+    top = " · ".join(f"{f.self_share:.0%} `{f.name}`" for f in shown)
+    title = titles.get(profile.scenario, profile.scenario)
+    return f"- {profile.label}, {title} ({profile.tool}): {top}"
 
 
 def markdown(report: Report, titles: Mapping[str, str]) -> str:
@@ -185,7 +221,15 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
         "",
         f"{meta['seconds']:g} s per run, {meta['clients']} dnsperf clients, server pinned to core "
         f"{meta['server_cpu']}, dnsperf to core {meta['client_cpu']}; {meta['host']}; "
-        f"load average {meta.get('load_start', '?')} before, {meta.get('load_end', '?')} after.",
+        f"load average {meta.get('load_start', '?')} before, {meta.get('load_end', '?')} after; "
+        f"steal {_percent(meta.get('steal'))} of all CPU time during the run.",
+        "",
+        f"Latency: {meta.get('latency_runs', 1)} run(s) of {meta.get('latency_seconds', '?')} s "
+        "capped at that rate per server and scenario, interleaved, each after a 0.5 s pause, "
+        f"{'server and dnsperf under SCHED_RR' if meta.get('realtime') else 'normal priority'}; "
+        "per-query latencies from `dnsperf -v`; avg, p50 and p99 are the median over those runs, "
+        "max the largest; steal % the most the hypervisor took from the two pinned cores "
+        "in one of them.",
         "",
         *main_table(report, titles),
         "",
@@ -204,7 +248,13 @@ def markdown(report: Report, titles: Mapping[str, str]) -> str:
             *memory_table(report),
         ]
     if report.profiles:
-        parts += ["", "py-spy, share of samples by frame on top of the stack (self time):", ""]
+        parts += [
+            "",
+            "Profiles of one more full-rate run, share of samples by frame on top of the stack "
+            "(self time): py-spy for dnsd's Python, perf for any server, kernel `[k]` and user "
+            "`[.]`:",
+            "",
+        ]
         parts += [profile_line(p, titles) for p in report.profiles]
     if report.notes:
         parts += ["", "Notes:", "", *[f"- {note}" for note in report.notes]]
@@ -224,6 +274,12 @@ def write_json(report: Report, directory: Path, stamp: str) -> Path:
             }
             for r in report.runs
         ],
+        "latency": {
+            f"{label} / {scenario}": asdict(summary)
+            for label in _labels(report.runs)
+            for scenario in dict.fromkeys(r.scenario for r in report.runs)
+            if (summary := latency_of(find_all(report.runs, label, scenario, RATE)))
+        },
         "memory": [asdict(m) for m in report.memory],
         "profiles": [asdict(p) for p in report.profiles],
         "notes": report.notes,

@@ -8,7 +8,9 @@ slot per distinct order, each filled by the core the first time it is served. A 
 here, where it is served (the chain ends at a hit; counting it elsewhere would cost a second
 lookup). On a miss it makes the query's `Request` and asks the core (`wire.decide`, the only
 bytes -> decision path), keeping what is cacheable, including "forward" decisions. A store
-subscription drops everything on a new snapshot, so a change shows on the very next query.
+subscription drops, on a new snapshot, the entries the change can alter (`invalidation`: per
+question name for an upsert or removal, everything otherwise), so a change shows on the very
+next query.
 It must not do I/O, log, forward or build replies itself.
 """
 
@@ -25,7 +27,9 @@ from dnsd.core.view import client_view
 from dnsd.core.wire import PLAIN_HEADERS, Decision, Forward, Reply, decide
 from dnsd.core.zone import ZoneSettings
 from dnsd.ops.metrics import OTHER, Metrics, qtype_label, rcode_label
+from dnsd.serve.invalidation import EntryIndex, carries_serial, change_of
 from registry import Event, Snapshot, Store
+from registry.index import canonical_ip
 
 MetricKey = tuple[str, str, str]  # (qtype name, rcode name, source)
 Rotation = tuple[int, int]  # (first step, distinct orders)
@@ -140,6 +144,9 @@ class FastPath(Generic[T]):
         self._bytes = 0
         self._clients: tuple[dict[str, _Table], dict[str, _Table]] = ({}, {})  # tcp, udp
         self._tables: dict[tuple[bool, Hashable], _Table] = {}
+        self._index: EntryIndex[_Table] = EntryIndex()  # question name -> cached entries
+        self._aliases: dict[str, list[str]] = {}  # canonical address -> clients spelled otherwise
+        self._seen = store.snapshot  # the snapshot the tables answer for
         self._unsubscribe = store.subscribe(self._invalidate)
 
     def close(self) -> None:
@@ -150,6 +157,11 @@ class FastPath(Generic[T]):
     @property
     def entries(self) -> int:
         return self._entries
+
+    @property
+    def fills(self) -> int:
+        """How many replies the core has built for a missing key (each a cache miss)."""
+        return self._fills
 
     def udp(self, data: bytes, client: str) -> bytes | T:
         return self.lookup(data, client, True)
@@ -225,6 +237,9 @@ class FastPath(Generic[T]):
         clients = self._clients[udp]
         if len(clients) >= self._limits[3]:
             clients.clear()
+            self._aliases = {}
+        if ":" in client and (canonical := canonical_ip(client)) != client:
+            self._aliases.setdefault(canonical, []).append(client)  # cleared with `clients`
         view = self.view(client)
         table = self._tables.get((udp, view))
         if table is None:
@@ -273,23 +288,43 @@ class FastPath(Generic[T]):
     def _store_entry(self, table: _Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
         max_entries, max_bytes = self._limits[0], self._limits[1]
         while table and (self._entries >= max_entries or self._bytes + size > max_bytes):
-            old_key = next(iter(table))
-            old = table.pop(old_key)
-            self._entries -= 1
-            self._bytes -= len(old_key) if old.__class__ is Forward else old.size  # type: ignore[union-attr]
-            if old.__class__ is _Cached:
-                self._bytes -= len(old_key)
+            self._drop(table, next(iter(table)))
         if self._entries >= max_entries or self._bytes + size > max_bytes:
             return  # other tables hold the budget; this one stays uncached until the next change
         table[key] = entry
         self._entries += 1
         self._bytes += size
+        self._index.add(table, key, entry.__class__ is _Entry and carries_serial(key, entry.head))  # type: ignore[union-attr]
+
+    def _drop(self, table: _Table, key: bytes) -> None:
+        """Remove one entry from its table, the index and the budget."""
+        old = table.pop(key, None)
+        if old is None:
+            return
+        self._index.discard(table, key)
+        self._entries -= 1
+        self._bytes -= len(key) if old.__class__ is Forward else old.size  # type: ignore[union-attr]
+        if old.__class__ is _Cached:
+            self._bytes -= len(key)
 
     def _invalidate(self, snapshot: Snapshot, event: Event) -> None:
-        self._clients = ({}, {})
-        self._tables = {}
-        self._entries = 0
-        self._bytes = 0
+        """Drop what the change can alter: per name for an upsert or removal, else all."""
+        before, self._seen = self._seen, snapshot
+        change = change_of(before, snapshot, event, self.settings)
+        if change is None:
+            self._clients = ({}, {})
+            self._tables = {}
+            self._index = EntryIndex()
+            self._aliases = {}
+            self._entries = 0
+            self._bytes = 0
+            return
+        for ip in change.clients:  # a client whose own endpoint changed gets a fresh view
+            for client in (ip, *self._aliases.pop(ip, ())):
+                self._clients[0].pop(client, None)
+                self._clients[1].pop(client, None)
+        for table, key in self._index.take(change):
+            self._drop(table, key)
 
 
 def _nothing() -> None:

@@ -294,7 +294,8 @@ class FastPath(Generic[T]):
         table[key] = entry
         self._entries += 1
         self._bytes += size
-        self._index.add(table, key, entry.__class__ is _Entry and carries_serial(key, entry.head))  # type: ignore[union-attr]
+        serial = entry.__class__ is _Entry and carries_serial(key, entry.head)
+        self._index.add(table, key, serial)
 
     def _drop(self, table: _Table, key: bytes) -> None:
         """Remove one entry from its table, the index and the budget."""

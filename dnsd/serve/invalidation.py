@@ -95,7 +95,8 @@ def reverse_names(ip: str) -> list[str]:
 
 def wire(name: str) -> bytes:
     """`web.docker.` -> b'\\x03web\\x06docker' (the zero byte left off; ASCII names only)."""
-    return b"".join(bytes((len(label),)) + label.encode() for label in name[:-1].split(".") if label)
+    labels = [label.encode() for label in name[:-1].split(".") if label]
+    return b"".join(bytes((len(label),)) + label for label in labels)
 
 
 def question_name(key: bytes) -> tuple[bytes, bool]:

@@ -95,7 +95,9 @@ def test_a_dot_inside_a_label_makes_a_name_opaque() -> None:
     [("web.docker.", "A", 0, False), ("nope.docker.", "A", 1, True), ("docker.", "SOA", 0, True),
      ("docker.", "ANY", 0, True), ("docker.", "NS", 0, False)],
 )  # fmt: skip
-def test_which_replies_hold_the_serial(name: str, rdtype: str, authority: int, serial: bool) -> None:
+def test_which_replies_hold_the_serial(
+    name: str, rdtype: str, authority: int, serial: bool
+) -> None:
     data = query(name, rdtype)
     end = data.index(b"\x00", 12)
     head = b"\x84\x00\x00\x01\x00\x01" + authority.to_bytes(2) + b"\x00\x00"
@@ -123,7 +125,7 @@ def test_other_events_drop_everything(event: Event) -> None:
 
 def test_a_change_names_the_old_and_new_forms_and_owners() -> None:
     old, new = endpoint("a", "10.0.0.1"), endpoint("a", "10.0.0.2", keys=("b",))
-    first, second, third = snapshots(Upsert(old), Upsert(new))
+    _, second, third = snapshots(Upsert(old), Upsert(new))
     change = change_of(second, third, Upsert(new), SETTINGS)
     assert change is not None and not change.serial
     assert {wire("a.docker."), wire("b.docker."), wire("1.0.0.10.in-addr.arpa."),
@@ -190,8 +192,8 @@ events = st.one_of(
 def normal(reply: bytes) -> tuple[object, ...]:
     """A reply up to round-robin order: rcode, flags and each section's records, sorted."""
     message = dns.message.from_wire(reply)
-    sections = [sorted(r.to_text() for r in s) for s in (message.answer, message.authority,
-                                                         message.additional)]  # fmt: skip
+    sections = [sorted(f"{r.name} {r.ttl} {r.rdtype} {rd.to_text()}" for r in s for rd in r)
+                for s in (message.answer, message.authority, message.additional)]  # fmt: skip
     return (message.rcode(), message.flags, *map(tuple, sections))
 
 
@@ -207,21 +209,18 @@ def served(fast: FastPath[Decision], data: bytes, client: str) -> bytes:
     return result.data if isinstance(result, Reply) else result  # type: ignore[return-value]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(events, st.integers(0, 1)), min_size=1, max_size=8))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(events, st.integers(0, 1)), min_size=1, max_size=6))
 def test_cached_answers_equal_fresh_ones_after_any_changes(steps: list[tuple[Event, int]]) -> None:
     clock = [1000.0]
     store = Store(clock=lambda: clock[0])
     store.apply(FRONT_BACK)
     fast: FastPath[Decision] = FastPath(store, SETTINGS, Counter(), keep)
     packets = [query(name, rdtype) for name, rdtype in QUESTIONS]
-    kept = 0
     for event, seconds in [(None, 0), *steps]:
         clock[0] += seconds
         if event is not None:
-            before = fast.entries
             store.apply(event)
-            kept += fast.entries > 0 and before > 0
         for data in packets:
             for client in CLIENTS:
                 expected = normal(fresh(store, data, client))

@@ -313,19 +313,22 @@ class FastPath(Generic[T]):
         before, self._seen = self._seen, snapshot
         change = change_of(before, snapshot, event, self.settings)
         if change is None:
-            self._clients = ({}, {})
-            self._tables = {}
-            self._index = EntryIndex()
-            self._aliases = {}
-            self._entries = 0
-            self._bytes = 0
-            return
+            return self._drop_all()
         for ip in change.clients:  # a client whose own endpoint changed gets a fresh view
             for client in (ip, *self._aliases.pop(ip, ())):
                 self._clients[0].pop(client, None)
                 self._clients[1].pop(client, None)
         for table, key in self._index.take(change):
             self._drop(table, key)
+        return None
+
+    def _drop_all(self) -> None:
+        self._clients = ({}, {})
+        self._tables = {}
+        self._index = EntryIndex()
+        self._aliases = {}
+        self._entries = 0
+        self._bytes = 0
 
 
 def _nothing() -> None:

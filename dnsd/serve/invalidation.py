@@ -55,14 +55,14 @@ def change_of(
     source, id_ = event.endpoint.ref if isinstance(event, Upsert) else (event.source, event.id)
     old = before.source_endpoints(source).get(id_)
     new = after.source_endpoints(source).get(id_)
-    names: set[bytes] = set()
+    names: set[str] = set()
     clients: set[str] = set()
     for endpoint in (old, new):
         if endpoint is not None:
-            names.update(wire(n) for n in endpoint_names(endpoint, settings))
+            names |= endpoint_names(endpoint, settings)
             clients.update(owned_ips(endpoint))
     serial = settings.serial(before) != settings.serial(after)
-    return Change(frozenset(names), frozenset(clients), serial)
+    return Change(frozenset(map(wire, names)), frozenset(clients), serial)
 
 
 def endpoint_names(endpoint: Endpoint, settings: ZoneSettings) -> set[str]:

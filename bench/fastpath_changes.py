@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.cluster_scale import synthetic, write_nodes
@@ -98,7 +99,7 @@ def cluster_cpu(endpoints: int, churn: float, qps: int, seconds: float) -> None:
         queryfile = Path(root) / "queries"
         queryfile.write_text("".join(f"n1-e{i}.{ZONE} A\n" for i in range(min(endpoints, 1000))))
         with etcd_cluster() as etcd:
-            asyncio.run(write_nodes(etcd.members[0].url, 2, endpoints))
+            _retried(lambda: asyncio.run(write_nodes(etcd.members[0].url, 2, endpoints)))
             with dnsd("b", etcd.endpoints, "--no-docker") as b:
                 until(lambda: addresses(b.dns_port, f"n1-e{endpoints - 1}") is not None, 60)
                 until(lambda: addresses(b.dns_port, f"n0-e{endpoints - 1}") is not None, 60)
@@ -143,6 +144,17 @@ def _measure(
 
 
 GENERATION = [1]
+
+
+def _retried(write: Callable[[], None], tries: int = 10) -> None:
+    """`write`, again after a second while etcd (on a busy machine) has no leader yet."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except Exception:  # aetcd's errors share no base class worth naming here
+            if attempt == tries - 1:
+                raise
+            time.sleep(1)
 
 
 async def _churn(url: str, count: int, rate: float) -> int:

@@ -236,7 +236,8 @@ class FastPath(Generic[T]):
         """The table for this client's view, remembered per client until the next change."""
         clients = self._clients[udp]
         if len(clients) >= self._limits[3]:
-            clients.clear()
+            for memo in self._clients:  # both, with the aliases that name their clients
+                memo.clear()
             self._aliases = {}
         if ":" in client and (canonical := canonical_ip(client)) != client:
             self._aliases.setdefault(canonical, []).append(client)  # cleared with `clients`

@@ -152,3 +152,19 @@ def test_a_forwarded_name_that_becomes_local_is_answered_locally() -> None:
     fills = fast.fills
     assert isinstance(fast.udp(query("elsewhere.example."), "192.0.2.1"), Forward)
     assert fast.fills == fills
+
+
+@pytest.mark.parametrize("spelling", ["fd00::1", "fd00:0:0::1", "FD00::1"])
+def test_a_client_moved_to_another_network_gets_its_new_view(spelling: str) -> None:
+    store = Store()
+    store.apply(Resync("test", (*BASE, endpoint("me", "fd00::1", network="front"))))
+    fast: FastPath[Decision] = FastPath(store, SETTINGS, Counter(), keep)
+
+    def seen() -> list[str]:
+        result = fast.udp(query("svc2.docker."), spelling)
+        data = result.data if isinstance(result, Reply) else result
+        return [rd.to_text() for rrset in parse(data).answer for rd in rrset]  # type: ignore[arg-type]
+
+    assert seen() == seen() == ["10.1.0.5"]
+    store.apply(Up(endpoint("me", "fd00::1", network="back")))
+    assert seen() == ["10.2.0.5"]

@@ -8,9 +8,11 @@ slot per distinct order, each filled by the core the first time it is served. A 
 here, where it is served (the chain ends at a hit; counting it elsewhere would cost a second
 lookup). On a miss it makes the query's `Request` and asks the core (`wire.decide`, the only
 bytes -> decision path), keeping what is cacheable, including "forward" decisions. A store
-subscription drops everything on a new snapshot, so a change shows on the very next query.
-The C extension serves UDP hits from these same tables (`hit_tables`, dnsd/serve/_hits.c), so
-entries are lists in the layout it reads and everything it may serve stays in these dicts.
+subscription drops, on a new snapshot, the entries the change can alter (`invalidation`: per
+question name for an upsert or removal, everything otherwise), so a change shows on the very
+next query. The C extension serves UDP hits from these same tables (`hit_tables`,
+dnsd/serve/_hits.c), so entries are lists in the layout it reads and everything it may serve
+stays in these dicts.
 It must not do I/O, log, forward or build replies itself.
 """
 
@@ -26,7 +28,9 @@ from dnsd.core.view import client_view
 from dnsd.core.wire import PLAIN_HEADERS, Decision, Forward, Reply, decide
 from dnsd.core.zone import ZoneSettings
 from dnsd.ops.metrics import OTHER, Metrics, qtype_label, rcode_label
+from dnsd.serve.invalidation import EntryIndex, carries_serial, change_of
 from registry import Event, Snapshot, Store
+from registry.index import canonical_ip
 
 MetricKey = tuple[str, str, str]  # (qtype name, rcode name, source)
 Rotation = tuple[int, int]  # (first step, distinct orders)
@@ -164,6 +168,9 @@ class FastPath(Generic[T]):
         self._bytes = 0
         self._clients: tuple[dict[str, _Table], dict[str, _Table]] = ({}, {})  # tcp, udp
         self._tables: dict[tuple[bool, Hashable], _Table] = {}
+        self._index: EntryIndex[_Table] = EntryIndex()  # question name -> cached entries
+        self._aliases: dict[str, list[str]] = {}  # canonical address -> clients spelled otherwise
+        self._seen = store.snapshot  # the snapshot the tables answer for
         self._unsubscribe = store.subscribe(self._invalidate)
 
     def close(self) -> None:
@@ -189,6 +196,10 @@ class FastPath(Generic[T]):
             _Cached,
             PLAIN_HEADER_RUNS,
         )
+    @property
+    def fills(self) -> int:
+        """How many replies the core has built for a missing key (each a cache miss)."""
+        return self._fills
 
     def udp(self, data: bytes, client: str) -> bytes | T:
         return self.lookup(data, client, True)
@@ -266,7 +277,11 @@ class FastPath(Generic[T]):
         """The table for this client's view, remembered per client until the next change."""
         clients = self._clients[udp]
         if len(clients) >= self._limits[3]:
-            clients.clear()
+            for memo in self._clients:  # both, with the aliases that name their clients
+                memo.clear()
+            self._aliases = {}
+        if ":" in client and (canonical := canonical_ip(client)) != client:
+            self._aliases.setdefault(canonical, []).append(client)  # cleared with `clients`
         view = self.view(client)
         table = self._tables.get((udp, view))
         if table is None:
@@ -315,21 +330,45 @@ class FastPath(Generic[T]):
     def _store_entry(self, table: _Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
         max_entries, max_bytes = self._limits[0], self._limits[1]
         while table and (self._entries >= max_entries or self._bytes + size > max_bytes):
-            old_key = next(iter(table))
-            old = table.pop(old_key)
-            self._entries -= 1
-            self._bytes -= len(old_key) if old.__class__ is Forward else old.size  # type: ignore[union-attr]
-            if old.__class__ is _Cached:
-                self._bytes -= len(old_key)
+            self._drop(table, next(iter(table)))
         if self._entries >= max_entries or self._bytes + size > max_bytes:
             return  # other tables hold the budget; this one stays uncached until the next change
         table[key] = entry
         self._entries += 1
         self._bytes += size
+        serial = entry.__class__ is _Entry and carries_serial(key, entry.head)
+        self._index.add(table, key, serial)
+
+    def _drop(self, table: _Table, key: bytes) -> None:
+        """Remove one entry from its table, the index and the budget."""
+        old = table.pop(key, None)
+        if old is None:
+            return
+        self._index.discard(table, key)
+        self._entries -= 1
+        self._bytes -= len(key) if old.__class__ is Forward else old.size  # type: ignore[union-attr]
+        if old.__class__ is _Cached:
+            self._bytes -= len(key)
 
     def _invalidate(self, snapshot: Snapshot, event: Event) -> None:
+        """Drop what the change can alter: per name for an upsert or removal, else all."""
+        before, self._seen = self._seen, snapshot
+        change = change_of(before, snapshot, event, self.settings)
+        if change is None:
+            return self._drop_all()
+        for ip in change.clients:  # a client whose own endpoint changed gets a fresh view
+            for client in (ip, *self._aliases.pop(ip, ())):
+                self._clients[0].pop(client, None)
+                self._clients[1].pop(client, None)
+        for table, key in self._index.take(change):
+            self._drop(table, key)
+        return None
+
+    def _drop_all(self) -> None:
         self._clients = ({}, {})
         self._tables = {}
+        self._index = EntryIndex()
+        self._aliases = {}
         self._entries = 0
         self._bytes = 0
 

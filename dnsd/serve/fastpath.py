@@ -196,6 +196,7 @@ class FastPath(Generic[T]):
             _Cached,
             PLAIN_HEADER_RUNS,
         )
+
     @property
     def fills(self) -> int:
         """How many replies the core has built for a missing key (each a cache miss)."""
@@ -336,7 +337,7 @@ class FastPath(Generic[T]):
         table[key] = entry
         self._entries += 1
         self._bytes += size
-        serial = entry.__class__ is _Entry and carries_serial(key, entry.head)
+        serial = isinstance(entry, _Entry) and carries_serial(key, entry[HEAD])
         self._index.add(table, key, serial)
 
     def _drop(self, table: _Table, key: bytes) -> None:

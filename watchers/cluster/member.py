@@ -160,7 +160,9 @@ class ClusterMember:
             self.nodes.clear()
 
     async def _session(self, etcd: Etcd, emit: Callable[[Event], object]) -> None:
-        self._etcd, self.url, self.state = etcd, etcd.url, "connecting"
+        self._etcd, self.url = etcd, etcd.url
+        if self.state != "disconnected":  # after a loss, "disconnected" until a session is up
+            self.state = "connecting"
         try:
             await self._lease(etcd)
             await self.publisher.republish(etcd, self.lease)

@@ -11,6 +11,7 @@ decides nothing about answers that `Snapshot.resolve` does not.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,9 +70,9 @@ def touched(old: Snapshot, new: Snapshot, event: Event) -> list[Ref]:
         return [event.endpoint.ref]
     if isinstance(event, Remove):
         return [(event.source, event.id)]
-    refs = {r for r in old.endpoints if r[0] == event.source}
-    refs.update(r for r in new.endpoints if r[0] == event.source)
-    return sorted(refs)
+    ids = set(old.source_endpoints(event.source))
+    ids.update(new.source_endpoints(event.source))
+    return [(event.source, id_) for id_ in sorted(ids)]
 
 
 def changes(
@@ -80,13 +81,17 @@ def changes(
     event: Event,
     at: float,
     policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+    first_seq: int = 0,
 ) -> tuple[Change, ...]:
-    """Every change from `old` to `new` among the endpoints `event` touched."""
+    """Every change from `old` to `new` among the endpoints `event` touched; numbered from
+    `first_seq` on when given (else every `seq` is 0)."""
     reason = default_reason(event)
+    seq = itertools.count(first_seq) if first_seq else itertools.repeat(0)
     answers: dict[str, tuple[str, ...]] = {}
     out: list[Change] = []
     for ref in touched(old, new, event):
-        before, after = old.endpoints.get(ref), new.endpoints.get(ref)
+        before = old.source_endpoints(ref[0]).get(ref[1])
+        after = new.source_endpoints(ref[0]).get(ref[1])
         if before == after:
             continue
         gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
@@ -95,7 +100,10 @@ def changes(
                 answers[key] = new.resolve(key, None, policy).addresses
             why = gone if after is None else reason
             detail = _fail_open_note(kind, detail, ep, answers[key])
-            out.append(Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answers[key]))
+            answer = answers[key]
+            out.append(
+                Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answer, next(seq))
+            )
     return tuple(out)
 
 
@@ -107,17 +115,22 @@ def _aspects(before: Endpoint | None, after: Endpoint | None) -> Iterable[Aspect
     old_keys = _keys(before)
     new_keys = _keys(after)
     found: list[Aspect] = []
-    for key in new_keys - old_keys:
+    added = new_keys - old_keys
+    if added:  # one endpoint's summary is the same under each of its names: derived once
         assert after is not None
         renamed = f"; renamed from {before.name}" if before and before.name != after.name else ""
-        found.append((key, ChangeKind.ADDED, _summary(after) + renamed, after))
-    for key in old_keys - new_keys:
+        summary = _summary(after) + renamed
+        found += [(key, ChangeKind.ADDED, summary, after) for key in added]
+    removed = old_keys - new_keys
+    if removed:
         assert before is not None
         renamed = f"; renamed to {after.name}" if after and before.name != after.name else ""
-        found.append((key, ChangeKind.REMOVED, _addresses(before.addresses) + renamed, before))
+        summary = _addresses(before.addresses) + renamed
+        found += [(key, ChangeKind.REMOVED, summary, before) for key in removed]
     if before is not None and after is not None:
-        for key in sorted(old_keys & new_keys):
-            found.extend((key, kind, detail, after) for kind, detail in _updates(before, after))
+        updates = _updates(before, after)
+        for key in sorted(old_keys & new_keys) if updates else ():
+            found.extend((key, kind, detail, after) for kind, detail in updates)
     return sorted(found, key=lambda a: a[0])
 
 

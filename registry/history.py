@@ -9,7 +9,6 @@ and does any fan-out.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from collections.abc import Callable
 
@@ -33,12 +32,10 @@ class History:
 
     def record(self, old: Snapshot, new: Snapshot, event: Event, at: float) -> tuple[Change, ...]:
         """Derive, number and keep the changes `event` made; returns them (numbered)."""
-        numbered = []
-        for change in changes(old, new, event, at, self.policy):
-            self.last_seq += 1
-            numbered.append(dataclasses.replace(change, seq=self.last_seq))
+        numbered = changes(old, new, event, at, self.policy, first_seq=self.last_seq + 1)
+        self.last_seq += len(numbered)
         self._records.extend(numbered)
-        return tuple(numbered)
+        return numbered
 
     @property
     def first_seq(self) -> int:

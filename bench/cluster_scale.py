@@ -6,7 +6,10 @@ registry's in-process cost of one change. Starts and stops what it measures; loo
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+
+from dnslib import DNSRecord
 
 from bench.cluster_support import ZONE, Node, addresses, dnsd, etcd_cluster, summary, until
 from bench.procfs import cpu_seconds, rss_kib
@@ -73,17 +76,48 @@ def scale(nodes: int, endpoints: int, churn: float) -> None:
             f" (etcd revision {etcd.revision()})"
         )
         with dnsd("b", etcd.endpoints, "--no-docker") as b:
-            answering = until(lambda: addresses(b.dns_port, "probe") is None, 60)
-            loaded = until(lambda: _endpoints(b) == total, 300, every=0.05)
+            started = time.perf_counter()
+            until(lambda: _reply_ms(b.dns_port, 0.01) is not None, 60)
+            answering = time.perf_counter() - started
+            worst = _worst_reply_until(b, total, 300)
+            loaded = time.perf_counter() - started
             print(
                 f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints"
-                f" loaded {loaded:.2f} s after start"
+                f" loaded {loaded:.2f} s after start, using {cpu_seconds(b.process.pid):.2f} s"
+                f" of CPU since start; slowest DNS reply while loading: {worst:.1f} ms"
             )
             print(f"b VmRSS after load: {rss_kib(b.process.pid) / 1024:.1f} MiB")
             singles = _single_changes(etcd, b, 20)
             print(summary(f"one change at {total} endpoints: etcd write -> answered by b", singles))
             if churn:
                 _churn(etcd, b, churn)
+
+
+def _reply_ms(port: int, timeout: float = 5.0) -> float | None:
+    """Milliseconds until dnsd on `port` replies (any rcode) to one query; None: no reply."""
+    query = DNSRecord.question(f"probe.{ZONE}.", "A").pack()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sent = time.perf_counter()
+        sock.sendto(query, ("127.0.0.1", port))
+        try:
+            sock.recv(4096)
+        except OSError:
+            return None
+        return (time.perf_counter() - sent) * 1000
+
+
+def _worst_reply_until(b: Node, total: int, deadline: float) -> float:
+    """Query b every 10 ms until it has loaded `total` endpoints; the slowest reply (ms)."""
+    worst, end, checked = 0.0, time.perf_counter() + deadline, 0.0
+    while time.perf_counter() < end:
+        worst = max(worst, _reply_ms(b.dns_port) or 5000.0)
+        if time.perf_counter() - checked > 0.05:
+            if _endpoints(b) == total:
+                break
+            checked = time.perf_counter()
+        time.sleep(0.01)
+    return worst
 
 
 def _endpoints(node: Node) -> int:

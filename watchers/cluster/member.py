@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from registry import Endpoint, Event, Remove, Resync, Store, Upsert
+from watchers.cluster.bulk_load import BulkLoad
 from watchers.cluster.codec import BadValue, cluster_source, decode, prefix, split_key, stamp
 from watchers.cluster.etcd import Change, Compacted, Etcd, EtcdSettings
 from watchers.cluster.publisher import Publisher
@@ -63,6 +64,7 @@ class ClusterMember:
         self.nodes: dict[str, set[str]] = {}
         self._etcd: Etcd | None = None
         self._attempt = 0
+        self._bulk = BulkLoad()
 
     # -- wiring ------------------------------------------------------------------------
     def attach(self, store: Store) -> Callable[[Event], object]:
@@ -106,7 +108,10 @@ class ClusterMember:
         try:
             while True:
                 yield await queue.get()
+                if queue.empty():  # resumed: everything emitted so far has been applied
+                    self._bulk.applied()
         finally:
+            self._bulk.applied()
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
@@ -202,7 +207,16 @@ class ClusterMember:
             await self.publisher.flush(etcd, self.lease)
 
     async def load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
-        """One range read: a `Resync` per node seen (and an empty one per node gone)."""
+        """One range read: a `Resync` per node seen (and an empty one per node gone). The
+        collector is paused from the read until the resyncs are applied (`BulkLoad`)."""
+        self._bulk.start()
+        try:
+            return await self._load(etcd, emit)
+        except BaseException:
+            self._bulk.applied()  # nothing more will be applied for this load
+            raise
+
+    async def _load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
         revision, items = await etcd.range(prefix(self.settings.zone))
         found: dict[str, list[Endpoint]] = {}
         for count, (key, value, _) in enumerate(items, 1):

@@ -79,12 +79,14 @@ def scale(nodes: int, endpoints: int, churn: float) -> None:
             started = time.perf_counter()
             until(lambda: _reply_ms(b.dns_port, 0.01) is not None, 60)
             answering = time.perf_counter() - started
+            cpu_answering = cpu_seconds(b.process.pid)
             worst = _worst_reply_until(b, total, 300)
             loaded = time.perf_counter() - started
             print(
                 f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints"
-                f" loaded {loaded:.2f} s after start, using {cpu_seconds(b.process.pid):.2f} s"
-                f" of CPU since start; slowest DNS reply while loading: {worst:.1f} ms"
+                f" loaded {loaded:.2f} s after start; b's CPU: {cpu_answering:.2f} s until it"
+                f" answered, {cpu_seconds(b.process.pid):.2f} s until loaded; slowest DNS reply"
+                f" while loading: {worst:.1f} ms"
             )
             print(f"b VmRSS after load: {rss_kib(b.process.pid) / 1024:.1f} MiB")
             singles = _single_changes(etcd, b, 20)

@@ -1,16 +1,15 @@
-"""The garbage collector around a bulk load of remote endpoints: paused while it runs, and
-what it built moved out of the collector's way once it is applied.
+"""Keeps a bulk load of remote endpoints out of the garbage collector's way.
 
 A first load (or a reload) allocates a few dozen long-lived objects per remote endpoint
-(frozen values, index tuples). With the collector on, the growing heap triggers full
-collections again and again while it loads (about a fifth of the load time at 100,000
-endpoints), and every later full collection rescans it all, stalling the event loop for
-as long. So `start()` pauses the collector (if it was on); `applied()`, once the load's
-events are in the registry, runs one collection of the young generations (the cyclic garbage made
-meanwhile is freed, not kept) and freezes what survives (`gc.freeze`: the registry's
-values are acyclic, reference counting still frees them when they are replaced), then
-turns the collector back on. Only the event loop calls it. It must not decide anything
-about what is loaded.
+(frozen values, index tuples). Left to itself, the collector's full collections rescan the
+whole growing heap again and again while it loads (about a fifth of the load time at
+100,000 endpoints) and every later full collection rescans it all, stalling the event loop
+for as long. `settled()` moves every object alive now out of the collector's view
+(`gc.freeze`): called while values are decoded and after each of the load's events is
+applied, so a full collection only ever scans what came since. The collector stays on:
+young garbage is collected as always, and reference counting frees frozen values when the
+registry drops them (its values are acyclic). Only the event loop calls it; it must not
+decide anything about what is loaded.
 """
 
 from __future__ import annotations
@@ -19,20 +18,20 @@ import gc
 
 
 class BulkLoad:
-    """Pauses the cyclic garbage collector for one load; idempotent and safe to nest."""
+    """Whether a load is under way; while it is, `settled()` freezes what is alive."""
 
     def __init__(self) -> None:
-        self._paused = False
+        self.loading = False
 
     def start(self) -> None:
-        if not self._paused and gc.isenabled():
-            gc.disable()
-            self._paused = True
+        self.loading = True
 
-    def applied(self) -> None:
-        """The load's events are applied (or the load failed): collect, freeze, resume."""
-        if self._paused:
-            self._paused = False
-            gc.collect(1)
+    def settled(self) -> None:
+        """What is alive now (decoded values, an applied event's snapshot) is here to stay."""
+        if self.loading:
             gc.freeze()
-            gc.enable()
+
+    def done(self) -> None:
+        """The load's events are applied, or the load failed."""
+        self.settled()
+        self.loading = False

@@ -108,10 +108,11 @@ class ClusterMember:
         try:
             while True:
                 yield await queue.get()
-                if queue.empty():  # resumed: everything emitted so far has been applied
-                    self._bulk.applied()
+                self._bulk.settled()  # resumed: the event has been applied
+                if queue.empty():  # everything emitted so far has been applied
+                    self._bulk.done()
         finally:
-            self._bulk.applied()
+            self._bulk.done()
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
@@ -207,13 +208,13 @@ class ClusterMember:
             await self.publisher.flush(etcd, self.lease)
 
     async def load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
-        """One range read: a `Resync` per node seen (and an empty one per node gone). The
-        collector is paused from the read until the resyncs are applied (`BulkLoad`)."""
+        """One range read: a `Resync` per node seen (and an empty one per node gone). What
+        it builds is kept out of the collector's way until the resyncs are applied."""
         self._bulk.start()
         try:
             return await self._load(etcd, emit)
         except BaseException:
-            self._bulk.applied()  # nothing more will be applied for this load
+            self._bulk.done()  # nothing more will be applied for this load
             raise
 
     async def _load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
@@ -224,6 +225,7 @@ class ClusterMember:
             if endpoint is not None:
                 found.setdefault(endpoint.source, []).append(endpoint)
             if count % DECODE_SLICE == 0:
+                self._bulk.settled()
                 await asyncio.sleep(0)  # a big load must not stall DNS answers for long
         nodes = {ep.node for eps in found.values() for ep in eps}
         for node in sorted(set(self.nodes) | nodes):

@@ -80,12 +80,13 @@ def scale(nodes: int, endpoints: int, churn: float) -> None:
             until(lambda: _reply_ms(b.dns_port, 0.01) is not None, 60)
             answering = time.perf_counter() - started
             cpu_answering = cpu_seconds(b.process.pid)
-            worst = _worst_reply_until(b, total, 300)
+            worst = _worst_reply_until(b, nodes, endpoints, 300)
             loaded = time.perf_counter() - started
             print(
                 f"b answering DNS {answering:.2f} s after start; all {total} remote endpoints"
-                f" loaded {loaded:.2f} s after start; b's CPU: {cpu_answering:.2f} s until it"
-                f" answered, {cpu_seconds(b.process.pid):.2f} s until loaded; slowest DNS reply"
+                f" loaded and answered {loaded:.2f} s after start; b's CPU:"
+                f" {cpu_answering:.2f} s until it answered, {cpu_seconds(b.process.pid):.2f} s"
+                f" until loaded; slowest DNS reply"
                 f" while loading: {worst:.1f} ms"
             )
             print(f"b VmRSS after load: {rss_kib(b.process.pid) / 1024:.1f} MiB")
@@ -109,13 +110,16 @@ def _reply_ms(port: int, timeout: float = 5.0) -> float | None:
         return (time.perf_counter() - sent) * 1000
 
 
-def _worst_reply_until(b: Node, total: int, deadline: float) -> float:
-    """Query b every 10 ms until it has loaded `total` endpoints; the slowest reply (ms)."""
+def _worst_reply_until(b: Node, nodes: int, endpoints: int, deadline: float) -> float:
+    """Query b every 10 ms until it has loaded every endpoint and answers the last one of
+    every node (loaded and applied); the slowest reply (ms)."""
     worst, end, checked = 0.0, time.perf_counter() + deadline, 0.0
     while time.perf_counter() < end:
         worst = max(worst, _reply_ms(b.dns_port) or 5000.0)
         if time.perf_counter() - checked > 0.05:
-            if _endpoints(b) == total:
+            if _endpoints(b) == nodes * endpoints and all(
+                addresses(b.dns_port, f"n{n}-e{endpoints - 1}") for n in range(nodes)
+            ):
                 break
             checked = time.perf_counter()
         time.sleep(0.01)

@@ -115,7 +115,7 @@ def _worst_reply_until(b: Node, nodes: int, endpoints: int, deadline: float) -> 
     every node (loaded and applied); the slowest reply (ms)."""
     worst, end, checked = 0.0, time.perf_counter() + deadline, 0.0
     while time.perf_counter() < end:
-        worst = max(worst, _reply_ms(b.dns_port) or 5000.0)
+        worst = max(worst, _reply_ms(b.dns_port) or 5000.0)  # 5000: no reply within 5 s
         if time.perf_counter() - checked > 0.05:
             if _endpoints(b) == nodes * endpoints and all(
                 addresses(b.dns_port, f"n{n}-e{endpoints - 1}") for n in range(nodes)

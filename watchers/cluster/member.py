@@ -108,9 +108,12 @@ class ClusterMember:
         try:
             while True:
                 yield await queue.get()
-                self._bulk.settled()  # resumed: the event has been applied
-                if queue.empty():  # everything emitted so far has been applied
-                    self._bulk.done()
+                if self._bulk.loading:  # resumed: the load's event has been applied
+                    self._bulk.settled()
+                    if queue.empty():
+                        self._bulk.done()
+                    else:  # DNS answers between a load's resyncs, not only after the last
+                        await asyncio.sleep(0)
         finally:
             self._bulk.done()
             runner.cancel()

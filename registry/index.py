@@ -4,7 +4,8 @@
 new indexes that share everything untouched with the old ones (see `registry.layered`):
 names -> claimants, SRV names -> records, address -> owners, and the count of names below
 each relative name (empty non-terminals). Cost is proportional to the names, ports and
-addresses of the changed endpoints. Pure data: no I/O.
+addresses of the changed endpoints; pairs that only add endpoints (a first load) take
+`Indexes.added`, one pass that merges each key once. Pure data: no I/O.
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ class ClusterMember:
             if endpoint is not None:
                 found.setdefault(endpoint.source, []).append(endpoint)
             if count % DECODE_SLICE == 0:
-                self._bulk.settled()
+                self._bulk.grew()
                 await asyncio.sleep(0)  # a big load must not stall DNS answers for long
         nodes = {ep.node for eps in found.values() for ep in eps}
         for node in sorted(set(self.nodes) | nodes):

@@ -85,29 +85,46 @@ def changes(
 ) -> tuple[Change, ...]:
     """Every change from `old` to `new` among the endpoints `event` touched; numbered from
     `first_seq` on when given (else every `seq` is 0)."""
-    reason = default_reason(event)
-    seq = itertools.count(first_seq) if first_seq else itertools.repeat(0)
-    answers: dict[str, tuple[str, ...]] = {}
-    out: list[Change] = []
-    for ref in touched(old, new, event):
-        before = old.source_endpoints(ref[0]).get(ref[1])
-        after = new.source_endpoints(ref[0]).get(ref[1])
-        if before == after:
-            continue
-        gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
-        for key, kind, detail, ep in _aspects(before, after):
-            if key not in answers:
-                answers[key] = new.resolve(key, None, policy).addresses
-            why = gone if after is None else reason
-            detail = _fail_open_note(kind, detail, ep, answers[key])
-            answer = answers[key]
-            out.append(
-                Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answer, next(seq))
-            )
-    return tuple(out)
+    return records(aspects(old, new, event), new, event, at, policy, first_seq)
 
 
 Aspect = tuple[str, ChangeKind, str, Endpoint]
+Found = tuple[Aspect, bool]  # an aspect, and whether its endpoint is gone
+
+
+def aspects(old: Snapshot, new: Snapshot, event: Event) -> list[Found]:
+    """What differs, in record order, before any record is made (cheap: no answers)."""
+    found: list[Found] = []
+    for ref in touched(old, new, event):
+        before = old.source_endpoints(ref[0]).get(ref[1])
+        after = new.source_endpoints(ref[0]).get(ref[1])
+        if before != after:
+            found += [(aspect, after is None) for aspect in _aspects(before, after)]
+    return found
+
+
+def records(
+    found: Iterable[Found],
+    new: Snapshot,
+    event: Event,
+    at: float,
+    policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+    first_seq: int = 0,
+) -> tuple[Change, ...]:
+    """The change records of `found` aspects, each with what its name answers in `new`."""
+    reason = default_reason(event)
+    gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
+    seq = itertools.count(first_seq) if first_seq else itertools.repeat(0)
+    answers: dict[str, tuple[str, ...]] = {}
+    out: list[Change] = []
+    for (key, kind, detail, ep), removed in found:
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = new.resolve(key, None, policy).addresses
+        why = gone if removed else reason
+        detail = _fail_open_note(kind, detail, ep, answer)
+        out.append(Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answer, next(seq)))
+    return tuple(out)
 
 
 def _aspects(before: Endpoint | None, after: Endpoint | None) -> Iterable[Aspect]:

@@ -173,17 +173,17 @@ class ClusterMember:
         try:
             await self._lease(etcd)
             await self.publisher.republish(etcd, self.lease)
-            revision = await self.load(etcd, emit)
-            self.state, self.disconnected_since, self.last_error = "connected", None, ""
-            log.info(
-                "cluster: node %s connected to etcd at %s (lease %x, revision %d)",
-                self.settings.node,
-                etcd.url,
-                self.lease,
-                revision,
-            )
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._keepalive(etcd))
+                group.create_task(self._keepalive(etcd))  # a load can outlast the lease's TTL
+                revision = await self.load(etcd, emit)
+                self.state, self.disconnected_since, self.last_error = "connected", None, ""
+                log.info(
+                    "cluster: node %s connected to etcd at %s (lease %x, revision %d)",
+                    self.settings.node,
+                    etcd.url,
+                    self.lease,
+                    revision,
+                )
                 group.create_task(self._publish(etcd))
                 group.create_task(self.follow(etcd, revision, emit))
         finally:

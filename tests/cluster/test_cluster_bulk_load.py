@@ -47,3 +47,12 @@ def test_the_collector_stays_on() -> None:
     assert gc.isenabled()
     load.done()
     assert gc.isenabled()
+
+
+async def test_applied_is_set_when_the_load_is_done() -> None:
+    load = BulkLoad()
+    assert load.applied.is_set()  # no load yet
+    load.start()
+    assert not load.applied.is_set()
+    load.done()
+    assert load.applied.is_set()

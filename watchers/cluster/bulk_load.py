@@ -1,4 +1,5 @@
-"""Keeps a big load of remote endpoints out of the garbage collector's way.
+"""A load of remote endpoints under way: says when its events are applied, and keeps a big
+one out of the garbage collector's way.
 
 A first load (or a reload) allocates a few dozen long-lived objects per remote endpoint
 (frozen values, index tuples). Left to itself, the collector's full collections rescan the
@@ -10,12 +11,14 @@ collection then only scans what came since. The collector stays on, young garbag
 collected as always, and reference counting frees frozen values when the registry drops them
 (they are acyclic). The price: cyclic garbage that happens to be alive-but-unreachable in the
 oldest generation at a freeze is never collected; loads are rare (start, reconnect,
-compaction) and small loads never freeze. Only the event loop calls it; it must not decide
-anything about what is loaded.
+compaction) and small loads never freeze. `applied` is set once the load's events are all
+applied (or it failed). Only the event loop calls it; it must not decide anything about what
+is loaded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 
@@ -25,9 +28,12 @@ class BulkLoad:
     def __init__(self) -> None:
         self.loading = False
         self._big = False
+        self.applied = asyncio.Event()
+        self.applied.set()
 
     def start(self) -> None:
         self.loading, self._big = True, False
+        self.applied.clear()
 
     def grew(self) -> None:
         """Another slice of values decoded: the load is big; what is alive now stays."""
@@ -43,3 +49,4 @@ class BulkLoad:
         """The load's events are applied, or the load failed."""
         self.settled()
         self.loading = False
+        self.applied.set()

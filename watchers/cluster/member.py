@@ -185,6 +185,10 @@ class ClusterMember:
                     revision,
                 )
                 group.create_task(self._publish(etcd))
+                # the watch opens once the load is applied: applying 100,000 endpoints keeps
+                # the loop too busy for the watch's creation reply (it timed out, and the
+                # session restarted and loaded everything again); it starts at `revision`
+                await self._bulk.applied.wait()
                 group.create_task(self.follow(etcd, revision, emit))
         finally:
             self.cluster_revision = max(self.cluster_revision, etcd.cluster_revision)

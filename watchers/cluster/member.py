@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 0.5
 DECODE_SLICE = 256  # values decoded between two turns of the event loop
+RESYNC_GAP = 0.005  # seconds between two of a load's resyncs (a gRPC reply needs a few turns)
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ class ClusterMember:
                     self._bulk.settled()
                     if queue.empty():
                         self._bulk.done()
-                    else:  # DNS answers between a load's resyncs, not only after the last
-                        await asyncio.sleep(0)
+                    else:  # DNS and etcd calls in flight get a moment between two resyncs
+                        await asyncio.sleep(RESYNC_GAP)
         finally:
             self._bulk.done()
             runner.cancel()

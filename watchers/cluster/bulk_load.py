@@ -3,7 +3,7 @@ one out of the garbage collector's way.
 
 A first load (or a reload) allocates a few dozen long-lived objects per remote endpoint
 (frozen values, index tuples). Left to itself, the collector's full collections rescan the
-whole growing heap again and again while it loads (about half of building 100,000 endpoints)
+whole growing heap again and again while it loads (a third to a half of building 100,000)
 and every later full collection rescans it all, stalling the event loop for as long. So once
 a load has decoded a slice of values, every object alive is moved out of the collector's view
 (`gc.freeze`) after each further slice and after each of the load's events is applied: a full

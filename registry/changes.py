@@ -11,6 +11,7 @@ decides nothing about answers that `Snapshot.resolve` does not.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,9 +70,9 @@ def touched(old: Snapshot, new: Snapshot, event: Event) -> list[Ref]:
         return [event.endpoint.ref]
     if isinstance(event, Remove):
         return [(event.source, event.id)]
-    refs = {r for r in old.endpoints if r[0] == event.source}
-    refs.update(r for r in new.endpoints if r[0] == event.source)
-    return sorted(refs)
+    ids = set(old.source_endpoints(event.source))
+    ids.update(new.source_endpoints(event.source))
+    return [(event.source, id_) for id_ in sorted(ids)]
 
 
 def changes(
@@ -80,26 +81,50 @@ def changes(
     event: Event,
     at: float,
     policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+    first_seq: int = 0,
 ) -> tuple[Change, ...]:
-    """Every change from `old` to `new` among the endpoints `event` touched."""
-    reason = default_reason(event)
-    answers: dict[str, tuple[str, ...]] = {}
-    out: list[Change] = []
-    for ref in touched(old, new, event):
-        before, after = old.endpoints.get(ref), new.endpoints.get(ref)
-        if before == after:
-            continue
-        gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
-        for key, kind, detail, ep in _aspects(before, after):
-            if key not in answers:
-                answers[key] = new.resolve(key, None, policy).addresses
-            why = gone if after is None else reason
-            detail = _fail_open_note(kind, detail, ep, answers[key])
-            out.append(Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answers[key]))
-    return tuple(out)
+    """Every change from `old` to `new` among the endpoints `event` touched; numbered from
+    `first_seq` on when given (else every `seq` is 0)."""
+    return records(aspects(old, new, event), new, event, at, policy, first_seq)
 
 
 Aspect = tuple[str, ChangeKind, str, Endpoint]
+Found = tuple[Aspect, bool]  # an aspect, and whether its endpoint is gone
+
+
+def aspects(old: Snapshot, new: Snapshot, event: Event) -> list[Found]:
+    """What differs, in record order, before any record is made (cheap: no answers)."""
+    found: list[Found] = []
+    for ref in touched(old, new, event):
+        before = old.source_endpoints(ref[0]).get(ref[1])
+        after = new.source_endpoints(ref[0]).get(ref[1])
+        if before != after:
+            found += [(aspect, after is None) for aspect in _aspects(before, after)]
+    return found
+
+
+def records(
+    found: Iterable[Found],
+    new: Snapshot,
+    event: Event,
+    at: float,
+    policy: UnhealthyPolicy = UnhealthyPolicy.SERVE_ALL,
+    first_seq: int = 0,
+) -> tuple[Change, ...]:
+    """The change records of `found` aspects, each with what its name answers in `new`."""
+    reason = default_reason(event)
+    gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
+    seq = itertools.count(first_seq) if first_seq else itertools.repeat(0)
+    answers: dict[str, tuple[str, ...]] = {}
+    out: list[Change] = []
+    for (key, kind, detail, ep), removed in found:
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = new.resolve(key, None, policy).addresses
+        why = gone if removed else reason
+        detail = _fail_open_note(kind, detail, ep, answer)
+        out.append(Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answer, next(seq)))
+    return tuple(out)
 
 
 def _aspects(before: Endpoint | None, after: Endpoint | None) -> Iterable[Aspect]:
@@ -107,17 +132,22 @@ def _aspects(before: Endpoint | None, after: Endpoint | None) -> Iterable[Aspect
     old_keys = _keys(before)
     new_keys = _keys(after)
     found: list[Aspect] = []
-    for key in new_keys - old_keys:
+    added = new_keys - old_keys
+    if added:  # one endpoint's summary is the same under each of its names: derived once
         assert after is not None
         renamed = f"; renamed from {before.name}" if before and before.name != after.name else ""
-        found.append((key, ChangeKind.ADDED, _summary(after) + renamed, after))
-    for key in old_keys - new_keys:
+        summary = _summary(after) + renamed
+        found += [(key, ChangeKind.ADDED, summary, after) for key in added]
+    removed = old_keys - new_keys
+    if removed:
         assert before is not None
         renamed = f"; renamed to {after.name}" if after and before.name != after.name else ""
-        found.append((key, ChangeKind.REMOVED, _addresses(before.addresses) + renamed, before))
+        summary = _addresses(before.addresses) + renamed
+        found += [(key, ChangeKind.REMOVED, summary, before) for key in removed]
     if before is not None and after is not None:
-        for key in sorted(old_keys & new_keys):
-            found.extend((key, kind, detail, after) for kind, detail in _updates(before, after))
+        updates = _updates(before, after)
+        for key in sorted(old_keys & new_keys) if updates else ():
+            found.extend((key, kind, detail, after) for kind, detail in updates)
     return sorted(found, key=lambda a: a[0])
 
 

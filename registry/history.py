@@ -9,11 +9,10 @@ and does any fan-out.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from collections.abc import Callable
 
-from registry.changes import Change, changes
+from registry.changes import Change, aspects, records
 from registry.events import Event
 from registry.snapshot import Snapshot, UnhealthyPolicy
 
@@ -31,14 +30,19 @@ class History:
         self.last_seq = 0
         self._records: deque[Change] = deque(maxlen=size)
 
-    def record(self, old: Snapshot, new: Snapshot, event: Event, at: float) -> tuple[Change, ...]:
-        """Derive, number and keep the changes `event` made; returns them (numbered)."""
-        numbered = []
-        for change in changes(old, new, event, at, self.policy):
-            self.last_seq += 1
-            numbered.append(dataclasses.replace(change, seq=self.last_seq))
+    def record(
+        self, old: Snapshot, new: Snapshot, event: Event, at: float, *, every: bool = True
+    ) -> tuple[Change, ...]:
+        """Derive, number and keep the changes `event` made; returns them (numbered). With
+        `every` False (nobody follows the changes) only the records the history keeps are
+        made: the others are numbered and dropped unmade (a big resync's older records)."""
+        found = aspects(old, new, event)
+        made = found if every else found[len(found) - min(self.size, len(found)) :]
+        first = self.last_seq + 1 + len(found) - len(made)
+        numbered = records(made, new, event, at, self.policy, first_seq=first)
+        self.last_seq += len(found)
         self._records.extend(numbered)
-        return tuple(numbered)
+        return numbered
 
     @property
     def first_seq(self) -> int:

@@ -4,19 +4,19 @@
 new indexes that share everything untouched with the old ones (see `registry.layered`):
 names -> claimants, SRV names -> records, address -> owners, and the count of names below
 each relative name (empty non-terminals). Cost is proportional to the names, ports and
-addresses of the changed endpoints. Pure data: no I/O.
+addresses of the changed endpoints; pairs that only add endpoints (a first load) take
+`Indexes.added`, one pass that merges each key once. Pure data: no I/O.
 """
 
 from __future__ import annotations
 
 import bisect
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from registry.layered import DELETED, LayeredMap, _Deleted
-from registry.model import Endpoint
+from registry.model import Endpoint, ip_text
 from registry.names import is_absolute
 from registry.reachability import identifies_client
 
@@ -40,7 +40,7 @@ def order(ep: Endpoint) -> tuple[str, str, str]:
 
 def canonical_ip(ip: str) -> str:
     try:
-        return str(ipaddress.ip_address(ip))
+        return ip_text(ip)
     except ValueError:
         return ip
 
@@ -82,7 +82,12 @@ def suffixes(key: str) -> list[str]:
     """Every proper suffix of a relative key (`db.shop` -> [`shop`]); none for absolute keys."""
     if is_absolute(key):
         return []
-    return [key.split(".", i)[-1] for i in range(1, key.count(".") + 1)]
+    out = []
+    dot = key.find(".")
+    while dot >= 0:
+        out.append(key[dot + 1 :])
+        dot = key.find(".", dot + 1)
+    return out
 
 
 EndpointChanges = dict[str, tuple[Endpoint, ...] | _Deleted]
@@ -102,7 +107,11 @@ class Indexes:
 
     def changed(self, pairs: Iterable[Pair]) -> Indexes:
         """New indexes after `pairs`; each touched key is rebuilt once, however many pairs
-        touch it (a resync of thousands of endpoints behind one name stays linear)."""
+        touch it (a resync of thousands of endpoints behind one name stays linear). Pairs
+        that only add endpoints (a first load) take `added`, the one-pass bulk build."""
+        pairs = pairs if isinstance(pairs, list) else list(pairs)
+        if all(before is None for before, _ in pairs):
+            return self.added([after for _, after in pairs if after is not None])
         names: Edits[Endpoint] = {}
         srv: Edits[SrvRecord] = {}
         ips: Edits[Endpoint] = {}
@@ -130,12 +139,40 @@ class Indexes:
         new.ips = self.ips.update(_merged(ips, self.ips, lambda ep: ep))
         return new
 
+    def added(self, endpoints: list[Endpoint]) -> Indexes:
+        """New indexes with `endpoints` added (none of them may be indexed yet): one pass
+        collects every key's joiners, then each key is merged once with what it holds."""
+        names: dict[str, list[Endpoint]] = {}
+        srv: dict[str, list[SrvRecord]] = {}
+        ips: dict[str, list[Endpoint]] = {}
+        for ep in endpoints:
+            for key in name_keys(ep):
+                _group(names, key).append(ep)
+            if ep.ports:
+                for key, records in srv_records(ep).items():
+                    _group(srv, key).extend(records)
+            for ip in owned_ips(ep):
+                _group(ips, ip).append(ep)
+        name_changes = joined(names, self.names, _itself)
+        srv_changes = joined(srv, self.srv, _owner)
+        appeared = [k for k in names if k not in self.names]
+        appeared += [k for k in srv if k not in self.srv]
+        new = Indexes()
+        new.below = self._counted_below((key, 1) for key in appeared)
+        new.names = self.names.update(name_changes)
+        new.srv = self.srv.update(srv_changes)
+        new.ips = self.ips.update(joined(ips, self.ips, _itself))
+        return new
+
     def _below(self, names: EndpointChanges, srv: SrvChanges) -> LayeredMap[str, int]:
-        counts: dict[str, int] = {}
         appeared = [(k, not isinstance(v, _Deleted), k in self.names) for k, v in names.items()]
         appeared += [(k, not isinstance(v, _Deleted), k in self.srv) for k, v in srv.items()]
-        for key, now, before in appeared:
-            delta = int(now) - int(before)
+        return self._counted_below((key, int(now) - int(before)) for key, now, before in appeared)
+
+    def _counted_below(self, deltas: Iterable[tuple[str, int]]) -> LayeredMap[str, int]:
+        """`below` after keys appeared (+1) or went (-1)."""
+        counts: dict[str, int] = {}
+        for key, delta in deltas:
             for suffix in suffixes(key) if delta else ():
                 counts[suffix] = counts.get(suffix, 0) + delta
         changes: dict[str, int | _Deleted] = {}
@@ -197,3 +234,58 @@ def _spliced(
         i = bisect.bisect_right(items, place(group[0]), key=place)
         items[i:i] = group
     return items
+
+
+def _group(groups: dict[str, list[T]], key: str) -> list[T]:
+    found = groups.get(key)
+    if found is None:
+        found = groups[key] = []
+    return found
+
+
+def _itself(ep: Endpoint) -> Endpoint:
+    return ep
+
+
+def _owner(record: SrvRecord) -> Endpoint:
+    return record.endpoint
+
+
+def joined(
+    additions: dict[str, list[T]],
+    index: Mapping[str, tuple[T, ...]],
+    owner: Callable[[T], Endpoint],
+) -> dict[str, tuple[T, ...] | _Deleted]:
+    """Each key's new value: what `index` holds with the joiners (none of them held yet)
+    merged in, in stable order; the same result as `_merged`, without per-pair bookkeeping."""
+
+    def place(item: T) -> Place:
+        return order(owner(item))
+
+    out: dict[str, tuple[T, ...] | _Deleted] = {}
+    for key, joining in additions.items():
+        if len(joining) > 1:
+            joining.sort(key=place)  # stable: one endpoint's SRV records stay in their order
+        current = index.get(key)
+        out[key] = _merged_in(current, joining, place) if current else tuple(joining)
+    return out
+
+
+def _merged_in(
+    current: tuple[T, ...], joining: list[T], place: Callable[[T], Place]
+) -> tuple[T, ...]:
+    """Two sorted runs merged: appended when they do not overlap, one sort when there are
+    many joiners, else each joiner placed by binary search (O(k log n) comparisons)."""
+    if place(current[-1]) < place(joining[0]):
+        return current + tuple(joining)
+    if len(joining) * 16 > len(current):
+        return tuple(sorted(current + tuple(joining), key=place))
+    out: list[T] = []
+    lo = 0
+    for item in joining:
+        i = bisect.bisect_right(current, place(item), lo=lo, key=place)
+        out.extend(current[lo:i])
+        out.append(item)
+        lo = i
+    out.extend(current[lo:])
+    return tuple(out)

@@ -43,6 +43,8 @@ class LayeredMap(Mapping[K, V], Generic[K, V]):
         return value
 
     def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
+        if not self._overlay:  # just folded (a bulk load): one probe
+            return self._base.get(key, default)
         value = self._overlay.get(key, self._base.get(key, DELETED))
         return default if isinstance(value, _Deleted) else value
 
@@ -66,6 +68,8 @@ class LayeredMap(Mapping[K, V], Generic[K, V]):
         """A new map with `changes` applied (a value of `DELETED` removes the key)."""
         if not changes:
             return self
+        if len(changes) > self._bound():  # it would fold anyway: one pass into a new base
+            return self._rebased(changes)
         new: LayeredMap[K, V] = LayeredMap.__new__(LayeredMap)
         new._base = self._base
         new._len = self._len
@@ -80,8 +84,24 @@ class LayeredMap(Mapping[K, V], Generic[K, V]):
                 overlay.pop(key, None)
             new._len += (not isinstance(value, _Deleted)) - before
         new._overlay = overlay
-        if len(overlay) > max(MIN_OVERLAY, int(len(new._base) ** 0.5)):
+        if len(overlay) > new._bound():
             new._fold()
+        return new
+
+    def _bound(self) -> int:
+        """The most entries the overlay holds before it is folded into a new base."""
+        return max(MIN_OVERLAY, int(len(self._base) ** 0.5))
+
+    def _rebased(self, changes: Mapping[K, V | _Deleted]) -> LayeredMap[K, V]:
+        base = dict(self._base)
+        for layer in (self._overlay, changes):
+            for key, value in layer.items():
+                if isinstance(value, _Deleted):
+                    base.pop(key, None)
+                else:
+                    base[key] = value
+        new: LayeredMap[K, V] = LayeredMap.__new__(LayeredMap)
+        new._base, new._overlay, new._len = base, {}, len(base)
         return new
 
     def _fold(self) -> None:

@@ -9,9 +9,12 @@ derived properties.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 CLUSTER_SOURCE_PREFIX = "cluster:"
 UNREACHABLE = "not reachable from other hosts"
 
@@ -70,6 +73,14 @@ class NameClaim:
     key: str
     origin: Origin
     srv_only: bool = False
+
+
+def ip_text(text: str) -> str:
+    """The canonical text of an IP address; raises ValueError for anything else. A dotted
+    quad that is already canonical (no leading zeros) is returned without parsing."""
+    if _DOTTED_QUAD.fullmatch(text):
+        return text
+    return str(ipaddress.ip_address(text))
 
 
 @dataclass(frozen=True, slots=True)

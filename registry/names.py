@@ -12,7 +12,9 @@ is always passed in; this module must not know a default zone, do I/O or log.
 
 import re
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$|^\*$")
+_ONE_LABEL = r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)|\*)"
+_LABEL = re.compile(_ONE_LABEL)
+_BODY = re.compile(rf"(?:{_ONE_LABEL}\.)*{_ONE_LABEL}")  # every label at once (no backtracking)
 
 
 def name_key(name: str) -> str:
@@ -22,9 +24,9 @@ def name_key(name: str) -> str:
     body = key[:-1] if absolute else key
     if not body or len(body) > 253:
         raise ValueError(f"not a DNS name: {name!r}")
-    for label in body.split("."):
-        if not _LABEL.match(label):
-            raise ValueError(f"not a DNS name: {name!r} (bad label {label!r})")
+    if not _BODY.fullmatch(body):
+        bad = next((label for label in body.split(".") if not _LABEL.fullmatch(label)), body)
+        raise ValueError(f"not a DNS name: {name!r} (bad label {bad!r})")
     return body + "." if absolute else body
 
 

@@ -117,7 +117,7 @@ class Snapshot:
             for ep in endpoints.values():
                 grouped.setdefault(ep.source, {})[ep.id] = ep
             self._sources = {s: LayeredMap(m) for s, m in grouped.items()}
-            self._indexes = self._indexes.changed((None, ep) for ep in endpoints.values())
+            self._indexes = self._indexes.added([e for m in grouped.values() for e in m.values()])
 
     # -- events -------------------------------------------------------------
     def apply(self, event: Event, now: int | None = None) -> Snapshot:
@@ -291,6 +291,8 @@ def _resync_pairs(own: Mapping[str, Endpoint], event: Resync) -> list[Pair]:
         if endpoint.source != event.source:
             raise ValueError(f"resync of {event.source!r} carries {endpoint.source!r}")
         wanted[endpoint.id] = endpoint
+    if not own:  # a first load: everything is new
+        return [(None, endpoint) for endpoint in wanted.values()]
     pairs: list[Pair] = []
     for id_, endpoint in wanted.items():
         before = own.get(id_)

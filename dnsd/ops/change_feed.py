@@ -91,7 +91,8 @@ class ChangeFeed:
 
     def _on_change(self, snapshot: Snapshot, event: Event) -> None:
         try:
-            changes = self.history.record(self._last, snapshot, event, self.clock())
+            every = bool(self._followers)  # else only the records the history keeps
+            changes = self.history.record(self._last, snapshot, event, self.clock(), every=every)
             for follower in tuple(self._followers):
                 follower.offer(changes)
         except Exception:  # the history must never break the store

@@ -269,3 +269,23 @@ def test_numbered_records_are_otherwise_the_derived_ones() -> None:
         dataclasses.replace(numbered, seq=0)
         == changes(Snapshot(), Snapshot().apply(event), event, 7.0)[0]
     )
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 40, 1000])
+def test_unfollowed_history_keeps_the_same_records_without_making_the_dropped_ones(
+    size: int,
+) -> None:
+    """Nobody follows: a big resync's records beyond the kept ones are numbered, not made;
+    what the history keeps and its numbering are exactly what every record would give."""
+    many = tuple(api(f"c{i}", f"shop-api-{i}", (f"10.0.4.{i}",)) for i in range(1, 21))
+    steps: list[Event] = [Resync("docker", many), Remove("docker", "c3"), Resync("docker", ())]
+    every, kept = History(size), History(size)
+    old = BASE
+    for step in steps:
+        new = old.apply(step)
+        made = every.record(old, new, step, 9.0)
+        made_kept = kept.record(old, new, step, 9.0, every=False)
+        assert made_kept == made[len(made) - min(size, len(made)) :]
+        old = new
+    assert kept.last_seq == every.last_seq > 40
+    assert kept.query() == every.query()

@@ -8,7 +8,6 @@ bounds the size and every list, checks every name, address and port, and raises
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import replace
 from typing import Any
@@ -26,7 +25,7 @@ from registry import (
     Scope,
     Upsert,
 )
-from registry.model import CLUSTER_SOURCE_PREFIX
+from registry.model import CLUSTER_SOURCE_PREFIX, ip_text
 from registry.names import is_absolute, name_key
 from registry.reachability import ANY, remote_addresses
 
@@ -36,6 +35,9 @@ MAX_KEY_TAIL = 512
 MAX_NAMES, MAX_ADDRESSES, MAX_PORTS, MAX_TEXT = 64, 32, 64, 255
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 PROTOS = frozenset({"tcp", "udp", "sctp"})
+ORIGINS = {o.value: o for o in Origin if o is not Origin.NODE}  # NODE is derived, never read
+HEALTHS = {h.value: h for h in Health}
+SCOPES = frozenset({Scope.LOCAL.value, Scope.OVERLAY.value, ANY})
 
 
 class BadValue(ValueError):
@@ -176,7 +178,7 @@ def _endpoint(body: dict[str, Any], node: str, endpoint_id: str) -> Endpoint:
         claims=tuple(dict.fromkeys(claims + _node_claims(claims, node))),
         addresses=addresses,
         ports=ports,
-        health=Health(body.get("health", "none")),
+        health=_health(body.get("health", "none")),
         paused=paused,
         project=_text(body.get("project", "")),
         networks=tuple(dict.fromkeys(a.network for a in addresses if a.scope is Scope.OVERLAY)),
@@ -205,10 +207,20 @@ def _relative(text: str) -> str:
 
 
 def _origin(value: object) -> Origin:
-    origin = Origin(_text(value))
-    if origin is Origin.NODE:
-        raise ValueError("origin 'node' is derived, never published")
+    text = _text(value)
+    origin = ORIGINS.get(text)
+    if origin is None:
+        if text == Origin.NODE.value:
+            raise ValueError("origin 'node' is derived, never published")
+        raise ValueError(f"{text!r} is not a valid Origin")
     return origin
+
+
+def _health(value: object) -> Health:
+    health = HEALTHS.get(value) if isinstance(value, str) else None
+    if health is None:
+        raise ValueError(f"{value!r} is not a valid Health")
+    return health
 
 
 def _list(value: object, limit: int) -> list[Any]:
@@ -220,12 +232,12 @@ def _list(value: object, limit: int) -> list[Any]:
 
 
 def _ip(value: object) -> str:
-    return str(ipaddress.ip_address(_text(value)))
+    return ip_text(_text(value))
 
 
 def _address(item: Any) -> tuple[str, str, str]:
     scope = _text(item.get("scope", Scope.LOCAL.value))
-    if scope not in (Scope.LOCAL.value, Scope.OVERLAY.value, ANY):
+    if scope not in SCOPES:
         raise ValueError(f"address scope {scope!r} is not local, overlay or any")
     return (_ip(item["ip"]), _text(item.get("network", "")), scope)
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from registry import Endpoint, Event, Remove, Resync, Store, Upsert
+from watchers.cluster.bulk_load import BulkLoad
 from watchers.cluster.codec import BadValue, cluster_source, decode, prefix, split_key, stamp
 from watchers.cluster.etcd import Change, Compacted, Etcd, EtcdSettings
 from watchers.cluster.publisher import Publisher
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 0.5
 DECODE_SLICE = 256  # values decoded between two turns of the event loop
+RESYNC_GAP = 0.005  # seconds between two of a load's resyncs (a gRPC reply needs a few turns)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class ClusterMember:
         self.nodes: dict[str, set[str]] = {}
         self._etcd: Etcd | None = None
         self._attempt = 0
+        self._bulk = BulkLoad()
 
     # -- wiring ------------------------------------------------------------------------
     def attach(self, store: Store) -> Callable[[Event], object]:
@@ -106,7 +109,14 @@ class ClusterMember:
         try:
             while True:
                 yield await queue.get()
+                if self._bulk.loading:  # resumed: the load's event has been applied
+                    self._bulk.settled()
+                    if queue.empty():
+                        self._bulk.done()
+                    else:  # DNS and etcd calls in flight get a moment between two resyncs
+                        await asyncio.sleep(RESYNC_GAP)
         finally:
+            self._bulk.done()
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
@@ -166,18 +176,22 @@ class ClusterMember:
         try:
             await self._lease(etcd)
             await self.publisher.republish(etcd, self.lease)
-            revision = await self.load(etcd, emit)
-            self.state, self.disconnected_since, self.last_error = "connected", None, ""
-            log.info(
-                "cluster: node %s connected to etcd at %s (lease %x, revision %d)",
-                self.settings.node,
-                etcd.url,
-                self.lease,
-                revision,
-            )
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._keepalive(etcd))
+                group.create_task(self._keepalive(etcd))  # a load can outlast the lease's TTL
+                revision = await self.load(etcd, emit)
+                self.state, self.disconnected_since, self.last_error = "connected", None, ""
+                log.info(
+                    "cluster: node %s connected to etcd at %s (lease %x, revision %d)",
+                    self.settings.node,
+                    etcd.url,
+                    self.lease,
+                    revision,
+                )
                 group.create_task(self._publish(etcd))
+                # the watch opens once the load is applied: applying 100,000 endpoints keeps
+                # the loop too busy for the watch's creation reply (it timed out, and the
+                # session restarted and loaded everything again); it starts at `revision`
+                await self._bulk.applied.wait()
                 group.create_task(self.follow(etcd, revision, emit))
         finally:
             self.cluster_revision = max(self.cluster_revision, etcd.cluster_revision)
@@ -204,7 +218,16 @@ class ClusterMember:
             await self.publisher.flush(etcd, self.lease)
 
     async def load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
-        """One range read: a `Resync` per node seen (and an empty one per node gone)."""
+        """One range read: a `Resync` per node seen (and an empty one per node gone). What
+        it builds is kept out of the collector's way until the resyncs are applied."""
+        self._bulk.start()
+        try:
+            return await self._load(etcd, emit)
+        except BaseException:
+            self._bulk.done()  # nothing more will be applied for this load
+            raise
+
+    async def _load(self, etcd: Etcd, emit: Callable[[Event], object]) -> int:
         revision, items = await etcd.range(prefix(self.settings.zone))
         found: dict[str, list[Endpoint]] = {}
         for count, (key, value, _) in enumerate(items, 1):
@@ -212,6 +235,7 @@ class ClusterMember:
             if endpoint is not None:
                 found.setdefault(endpoint.source, []).append(endpoint)
             if count % DECODE_SLICE == 0:
+                self._bulk.grew()
                 await asyncio.sleep(0)  # a big load must not stall DNS answers for long
         nodes = {ep.node for eps in found.values() for ep in eps}
         for node in sorted(set(self.nodes) | nodes):

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,6 +78,21 @@ def wait_until_answering(served: Served, deadline: float = 20.0) -> None:
         except (OSError, dns.exception.Timeout):
             time.sleep(0.1)
     raise RuntimeError(f"dnsd did not answer within {deadline}s:\n{served.log()}")
+
+
+def wait_until_ready(served: Served, deadline: float = 20.0) -> None:
+    """Wait for `/ready` to say 200 (every source has had its first sync); needs `http=True`."""
+    url = f"http://127.0.0.1:{served.http_port}/ready"
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # 503 (HTTPError is an OSError) or not listening yet
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"dnsd was not ready within {deadline}s:\n{served.log()}")
 
 
 @contextmanager

@@ -10,11 +10,11 @@
  * exact whenever Python looks. It must not receive, send, call Python code or keep state
  * between calls.
  *
- * The layout it reads (fastpath.py builds it; keep both in step):
+ * The layout it reads (dnsd/serve/entries.py defines it; keep both in step):
  *   tables = (clients, allowed, now, counter, metrics, entry_type, cached_type, headers)
- *   _Entry  (a list): [head, slots, next, metric, ...]; slots[next] is the tail a hit serves,
+ *   Entry  (a list): [head, slots, next, metric, ...]; slots[next] is the tail a hit serves,
  *           an int there is an empty slot (a miss: Python fills it); a hit moves next on.
- *   _Cached (a list): [head, tail, until, metric, ...]; a hit while now < until and the
+ *   Cached (a list): [head, tail, until, metric, ...]; a hit while now < until and the
  *           client's recursion decision (allowed[client]) is True.
  */
 #include "_hits.h"
@@ -118,7 +118,7 @@ int hits_close(Hits *hits) {
     return status;
 }
 
-/* The tail an _Entry serves now (borrowed, not moved on yet), or NULL for a miss. */
+/* The tail an Entry serves now (borrowed, not moved on yet), or NULL for a miss. */
 static PyObject *entry_tail(PyObject *entry, Py_ssize_t *slot) {
     PyObject *slots = PyList_GET_ITEM(entry, 1);
     PyObject *next = PyList_GET_ITEM(entry, 2);
@@ -133,7 +133,7 @@ static PyObject *entry_tail(PyObject *entry, Py_ssize_t *slot) {
     return PyBytes_CheckExact(tail) ? tail : NULL; /* an int: an empty slot Python fills */
 }
 
-/* The tail a _Cached entry serves (borrowed), or NULL if expired or the client may not recurse. */
+/* The tail a Cached entry serves (borrowed), or NULL if expired or the client may not recurse. */
 static PyObject *cached_tail(Hits *hits, PyObject *entry, PyObject *client) {
     PyObject *until = PyList_GET_ITEM(entry, 2);
     if (!PyFloat_CheckExact(until) || !(hits->now < PyFloat_AS_DOUBLE(until)))
@@ -194,7 +194,7 @@ Py_ssize_t hits_serve(Hits *hits, char *buffer, Py_ssize_t length, Py_ssize_t ca
     if (tail == NULL || !PyBytes_CheckExact(head) || PyBytes_GET_SIZE(head) != HITS_HEADER ||
         end + PyBytes_GET_SIZE(tail) > capacity)
         return 0;
-    PyObject *moved = NULL; /* an _Entry's next slot, round the list */
+    PyObject *moved = NULL; /* an Entry's next slot, round the list */
     if (!cached) {
         Py_ssize_t count = PyList_GET_SIZE(PyList_GET_ITEM(entry, 1));
         moved = PyLong_FromSsize_t(slot + 1 < count ? slot + 1 : 0);

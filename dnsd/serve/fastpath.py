@@ -27,15 +27,28 @@ from dnsd.core.request import Request
 from dnsd.core.view import client_view
 from dnsd.core.wire import PLAIN_HEADERS, Decision, Forward, Reply, decide
 from dnsd.core.zone import ZoneSettings
-from dnsd.ops.metrics import OTHER, Metrics, qtype_label, rcode_label
+from dnsd.ops.metrics import Metrics
+from dnsd.serve.entries import (
+    CACHE,
+    HEAD,
+    LOCAL,
+    METRIC,
+    METRIC_KEYS,
+    NEXT,
+    PLAIN_HEADER_RUNS,
+    SLOTS,
+    TAIL,
+    UNTIL,
+    Cached,
+    Entry,
+    MetricKey,
+    Table,
+    metric_key,
+)
 from dnsd.serve.invalidation import EntryIndex, carries_serial, change_of
 from registry import Event, Snapshot, Store
 from registry.index import canonical_ip
 
-MetricKey = tuple[str, str, str]  # (qtype name, rcode name, source)
-Rotation = tuple[int, int]  # (first step, distinct orders)
-LOCAL = "local"
-CACHE = "cache"  # the source of a forwarding-cache hit
 MAX_ENTRIES = 50_000
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ROTATIONS = 1024
@@ -45,73 +58,11 @@ Next = Callable[[Decision, bytes, str, bool], T]  # the next link: (decision, qu
 # What the C hit path reads per batch (dnsd/serve/_hits.c): client -> table memo, recursion
 # decisions, the forwarder's clock now, the query counter, metrics, entry types, plain headers.
 HitTables = tuple[dict[str, Any], dict[str, bool], float, Counter[Any], Any, type, type, bytes]
-PLAIN_HEADER_RUNS = b"".join(sorted(PLAIN_HEADERS))
 
 
 def keep(decision: Decision, data: bytes, client: str, udp: bool) -> Decision:
     """The last link when nothing follows the fast path: the decision itself."""
     return decision
-
-
-# An entry is a list so that the C hit path (dnsd/serve/_hits.c) reads it by index; the first
-# four fields are its layout, the rest are Python's alone.
-HEAD, SLOTS, NEXT, METRIC = 0, 1, 2, 3  # _Entry: header bytes, tails, next slot, metric key
-TAIL, UNTIL = 1, 2  # _Cached: [HEAD, TAIL, UNTIL, METRIC, decision, size]
-
-
-class _Entry(list[Any]):
-    """Encoded replies for one key: [head, slots, next, metric, base, count, size]. `head` is
-    the fixed header bytes, `slots` one tail (the reply after the question name) per
-    round-robin slot, an empty slot holding its own index until the core fills it; a hit
-    serves `slots[next]` and moves `next` on round the list (the first hit serves slot 1)."""
-
-    __slots__ = ()
-
-    def __init__(
-        self, head: bytes, first: bytes, slots: int, rotation: Rotation, metric: MetricKey
-    ) -> None:
-        tails: list[bytes | int] = [first, *range(1, slots)]
-        super().__init__((head, tails, 1 % slots, metric, *rotation, len(first)))
-
-    @property
-    def size(self) -> int:
-        return int(self[6])
-
-    @size.setter
-    def size(self, size: int) -> None:
-        self[6] = size
-
-    def rotation(self, slot: int) -> int:
-        """The answer's rotation step for `slot`: slots spread evenly over `count` orders."""
-        return int(self[4] + (slot * self[5]) // len(self[SLOTS]))
-
-    def fill(self, slot: int, tail: bytes) -> None:
-        """Keep `tail` in `slot`; the next hit serves the slot after it."""
-        self[SLOTS][slot] = tail
-        self.size += len(tail)
-        self[NEXT] = (slot + 1) % len(self[SLOTS])
-
-
-class _Cached(list[Any]):
-    """A forwarding-cache hit held in the table, so that it is served like a local hit:
-    [head, tail, until, metric, decision, size], the reply around the question name, exactly
-    right until `until` on the forwarder's clock (the cache re-renders TTLs each second). Past
-    that, or for a client the recursion ACL refuses, the query goes on down the chain with
-    `decision`, which refreshes the entry."""
-
-    __slots__ = ()
-
-    def __init__(self, decision: Forward, reply: bytes, end: int, until: float, metric: MetricKey):
-        super().__init__((reply[2:12], reply[end:], float(until), metric, decision, len(reply)))
-
-    @property
-    def decision(self) -> Forward:
-        found: Forward = self[4]
-        return found
-
-    @property
-    def size(self) -> int:
-        return int(self[5])
 
 
 class ForwardedHits(Protocol):
@@ -123,17 +74,6 @@ class ForwardedHits(Protocol):
     def allows(self, client_ip: str) -> bool: ...
 
     def recursion_decisions(self) -> dict[str, bool]: ...  # allows()'s memo, current
-
-
-class _Table(dict[bytes, "_Entry | Forward | _Cached"]):
-    """The encoded replies of one (transport, view)."""
-
-    __slots__ = ("udp", "view")
-
-    def __init__(self, udp: bool, view: Hashable) -> None:
-        super().__init__()
-        self.udp = udp
-        self.view = view
 
 
 class FastPath(Generic[T]):
@@ -166,9 +106,9 @@ class FastPath(Generic[T]):
         self._fills = 0
         self._entries = 0
         self._bytes = 0
-        self._clients: tuple[dict[str, _Table], dict[str, _Table]] = ({}, {})  # tcp, udp
-        self._tables: dict[tuple[bool, Hashable], _Table] = {}
-        self._index: EntryIndex[_Table] = EntryIndex()  # question name -> cached entries
+        self._clients: tuple[dict[str, Table], dict[str, Table]] = ({}, {})  # tcp, udp
+        self._tables: dict[tuple[bool, Hashable], Table] = {}
+        self._index: EntryIndex[Table] = EntryIndex()  # question name -> cached entries
         self._aliases: dict[str, list[str]] = {}  # canonical address -> clients spelled otherwise
         self._seen = store.snapshot  # the snapshot the tables answer for
         self._unsubscribe = store.subscribe(self._invalidate)
@@ -192,8 +132,8 @@ class FastPath(Generic[T]):
             self._clock(),
             self._queries,
             self._metrics,
-            _Entry,
-            _Cached,
+            Entry,
+            Cached,
             PLAIN_HEADER_RUNS,
         )
 
@@ -224,8 +164,8 @@ class FastPath(Generic[T]):
         entry = table.get(key)
         if entry is None:
             return self._after(self._fill(data, client, table, key, end), data, client, udp)
-        if entry.__class__ is not _Entry:  # a name to forward: a kept cache hit, or the chain
-            if entry.__class__ is _Cached:
+        if entry.__class__ is not Entry:  # a name to forward: a kept cache hit, or the chain
+            if entry.__class__ is Cached:
                 if self._clock() < entry[UNTIL] and self._allows(client):
                     self._queries[entry[METRIC]] += 1
                     self._metrics.cache_hits += 1
@@ -259,22 +199,22 @@ class FastPath(Generic[T]):
             table = self._table_for(client, udp)
         key = data[2:end].lower() + data[end:]
         current = table.get(key)
-        if current is None or current.__class__ is _Entry:
+        if current is None or current.__class__ is Entry:
             return
-        old = current.size if current.__class__ is _Cached else 0
+        old = current.size if current.__class__ is Cached else 0
         if self._bytes - old + len(reply) > self._limits[1]:
             return
         metric = METRIC_KEYS.get((decision.qtype, reply[3] & 0x0F, CACHE)) or metric_key(
             decision.qtype, reply[3] & 0x0F, CACHE
         )
-        table[key] = _Cached(decision, reply, end, until, metric)
+        table[key] = Cached(decision, reply, end, until, metric)
         self._bytes += len(reply) - old
 
     def view(self, client: str) -> Hashable:
         """The view `client` gets now (the seam for client-scoped answers)."""
         return client_view(self._store.snapshot, client)
 
-    def _table_for(self, client: str, udp: bool) -> _Table:
+    def _table_for(self, client: str, udp: bool) -> Table:
         """The table for this client's view, remembered per client until the next change."""
         clients = self._clients[udp]
         if len(clients) >= self._limits[3]:
@@ -286,7 +226,7 @@ class FastPath(Generic[T]):
         view = self.view(client)
         table = self._tables.get((udp, view))
         if table is None:
-            table = self._tables[(udp, view)] = _Table(udp, view)
+            table = self._tables[(udp, view)] = Table(udp, view)
         clients[client] = table
         return table
 
@@ -297,7 +237,7 @@ class FastPath(Generic[T]):
     def _full(self, data: bytes, client: str, udp: bool) -> Decision:
         return self._decide(data, client, udp, self.view(client), 0)
 
-    def _fill(self, data: bytes, client: str, table: _Table, key: bytes, end: int) -> Decision:
+    def _fill(self, data: bytes, client: str, table: Table, key: bytes, end: int) -> Decision:
         self._fills += 1
         first = self._decide(data, client, table.udp, table.view, self._fills)
         if isinstance(first, Forward):
@@ -307,17 +247,17 @@ class FastPath(Generic[T]):
             self._store_rotations(first, table, key, end)
         return first
 
-    def _store_rotations(self, first: Reply, table: _Table, key: bytes, end: int) -> None:
+    def _store_rotations(self, first: Reply, table: Table, key: bytes, end: int) -> None:
         """Cache `first` as slot 0 of its key; the other rotations fill as they are served."""
         count = first.rotations if not first.data[2] & TC else 1
         slots = max(1, min(count, self._limits[2]))
         metric = metric_key(first.qtype, first.rcode, LOCAL)
-        entry = _Entry(first.data[2:12], first.data[end:], slots, (self._fills, count), metric)
+        entry = Entry(first.data[2:12], first.data[end:], slots, (self._fills, count), metric)
         entry.size += len(key)
         self._store_entry(table, key, entry, entry.size)
 
     def _fill_slot(
-        self, entry: _Entry, slot: int, data: bytes, client: str, table: _Table, end: int
+        self, entry: Entry, slot: int, data: bytes, client: str, table: Table, end: int
     ) -> Decision:
         """Serve an empty slot through the core and keep its tail if the budget allows."""
         reply = self._decide(data, client, table.udp, table.view, entry.rotation(slot))
@@ -328,7 +268,7 @@ class FastPath(Generic[T]):
                 self._bytes += len(tail)
         return reply
 
-    def _store_entry(self, table: _Table, key: bytes, entry: _Entry | Forward, size: int) -> None:
+    def _store_entry(self, table: Table, key: bytes, entry: Entry | Forward, size: int) -> None:
         max_entries, max_bytes = self._limits[0], self._limits[1]
         while table and (self._entries >= max_entries or self._bytes + size > max_bytes):
             self._drop(table, next(iter(table)))
@@ -337,10 +277,10 @@ class FastPath(Generic[T]):
         table[key] = entry
         self._entries += 1
         self._bytes += size
-        serial = isinstance(entry, _Entry) and carries_serial(key, entry[HEAD])
+        serial = isinstance(entry, Entry) and carries_serial(key, entry[HEAD])
         self._index.add(table, key, serial)
 
-    def _drop(self, table: _Table, key: bytes) -> None:
+    def _drop(self, table: Table, key: bytes) -> None:
         """Remove one entry from its table, the index and the budget."""
         old = table.pop(key, None)
         if old is None:
@@ -348,7 +288,7 @@ class FastPath(Generic[T]):
         self._index.discard(table, key)
         self._entries -= 1
         self._bytes -= len(key) if old.__class__ is Forward else old.size  # type: ignore[union-attr]
-        if old.__class__ is _Cached:
+        if old.__class__ is Cached:
             self._bytes -= len(key)
 
     def _invalidate(self, snapshot: Snapshot, event: Event) -> None:
@@ -388,20 +328,3 @@ def _none() -> dict[str, bool]:
 
 def _never() -> float:
     return float("inf")
-
-
-METRIC_KEYS: dict[tuple[int, int, str], MetricKey] = {}
-
-
-def metric_key(qtype: int, rcode: int, source: str) -> MetricKey:
-    """(qtype label, rcode label, source), memoised so counting costs one dict update.
-
-    Labels come from fixed sets (unknown types and rcodes are 'other'), and only known
-    types are memoised, so neither the series nor this memo grow with what clients send.
-    """
-    found = METRIC_KEYS.get((qtype, rcode, source))
-    if found is None:
-        found = (qtype_label(qtype), rcode_label(rcode), source)
-        if found[0] != OTHER:
-            METRIC_KEYS[(qtype, rcode, source)] = found
-    return found

@@ -26,7 +26,8 @@ from dnsd.core.packet import HEADER_SIZE, error_reply, fit_udp, question_of, rco
 from dnsd.core.wire import Decision, Drop, Forward, Reply
 from dnsd.core.zone import ZoneSettings
 from dnsd.ops.metrics import Metrics
-from dnsd.serve.fastpath import LOCAL, METRIC_KEYS, FastPath, HitTables, metric_key
+from dnsd.serve.entries import LOCAL, METRIC_KEYS, metric_key
+from dnsd.serve.fastpath import FastPath, HitTables
 from registry import Store
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.docker_support import IMAGE, DockerLab, docker, gateway_of, ip_on, lab, test_image
-from tests.serve_process import Served, dnsd_serve
+from tests.serve_process import Served, dnsd_serve, wait_until_ready
 
 pytestmark = pytest.mark.docker
 __all__ = ["lab", "test_image"]  # fixtures
@@ -124,6 +124,7 @@ def test_a_compose_client_gets_its_own_projects_replicas(
     everyone = replicas[shop.name] | replicas[other.name]
     args = ["--docker", "--dns-listen", f"{gateway}:53"]
     with dnsd_serve(args, tmp_path, http=True) as served:
+        wait_until_ready(served)  # the first Docker sync is done: every replica is listed
         view = records(served, "web")
         endpoints = view["endpoints"]
         assert isinstance(endpoints, list) and len(endpoints) == 4

@@ -20,7 +20,7 @@ from dnsd.config import Config
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.prometheus import render_metrics
 from dnsd.serve.batch import BatchedDatagramTransport, binding
-from dnsd.serve.fastpath import metric_key
+from dnsd.serve.entries import metric_key
 from dnsd.serve.listeners import DnsServer
 from registry import Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, crowd, endpoint, sample_endpoints

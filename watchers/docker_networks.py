@@ -11,6 +11,7 @@ inspect (`Containers`) says which address is whose. No I/O, no Docker SDK.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from registry import Network
@@ -47,9 +48,11 @@ def has_gwbridge(networks: Iterable[Json]) -> bool:
 def gwbridge_addresses(network: Json) -> dict[str, tuple[str, ...]]:
     """Container id -> its addresses on docker_gwbridge, from the network's inspect JSON
     (`Containers`: id -> IPv4Address/IPv6Address in CIDR form). Entries without a usable
-    address are left out; non-container entries (`ingress-sbox`) match no container."""
+    address and sandboxes that are no container (`ingress-sbox`) are left out."""
     out: dict[str, tuple[str, ...]] = {}
     for cid, entry in (network.get("Containers") or {}).items():
+        if not _CONTAINER_ID.fullmatch(str(cid)):
+            continue
         found = (_address(str((entry or {}).get(key) or "").split("/")[0]) for key in _FAMILIES)
         ips = tuple(ip for ip in found if ip)
         if ips:
@@ -58,6 +61,7 @@ def gwbridge_addresses(network: Json) -> dict[str, tuple[str, ...]]:
 
 
 _FAMILIES = ("IPv4Address", "IPv6Address")
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _subnet(text: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

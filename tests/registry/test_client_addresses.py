@@ -93,7 +93,6 @@ BULK = Snapshot({e.ref: e for e in ENDPOINTS}).apply(Networks("docker", NETWORKS
     [
         ("172.18.0.7", ClientView(frozenset({"ov"}), "shop")),  # by its gwbridge address
         ("10.0.9.7", ClientView(frozenset({"ov"}), "shop")),  # by its own: the same view
-        ("::ffff:172.18.0.7", ClientView(frozenset({"ov"}), "shop")),
         ("172.18.0.99", ClientView(frozenset({GW}))),  # nobody's yet: docker_gwbridge's subnet
         ("172.18.0.1", ClientView()),  # the host on docker_gwbridge: the full view
     ],

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-import pytest
-
 from dnsd.core.wire import Decision, Reply
 from dnsd.serve.fastpath import FastPath, keep
 from registry import Address, Remove, Resync, Store, Upsert
@@ -25,14 +23,13 @@ ME = endpoint("me", "10.1.0.9", network="front")
 GW_IP = "172.18.0.9"
 
 
-@pytest.mark.parametrize("spelling", [GW_IP, "::ffff:172.18.0.9"])
-def test_a_client_gets_its_view_once_its_gwbridge_address_is_known(spelling: str) -> None:
+def test_a_client_gets_its_view_once_its_gwbridge_address_is_known() -> None:
     store = Store()
     store.apply(Resync("test", (*BASE, ME)))
     fast: FastPath[Decision] = FastPath(store, SETTINGS, Counter(), keep)
 
     def seen() -> list[str]:
-        result = fast.udp(query("svc2.docker."), spelling)
+        result = fast.udp(query("svc2.docker."), GW_IP)
         assert isinstance(result, Reply)
         return sorted(rd.to_text() for rrset in parse(result.data).answer for rd in rrset)
 

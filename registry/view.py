@@ -161,12 +161,14 @@ def client_view(
 def recognition(
     client_ip: str, owner: Endpoint | None, client: Endpoint | None, networks: NetworkIndex
 ) -> Recognition | None:
-    """How the client at `client_ip` is recognised: as `owner` of the address, as `client`
-    by a client-only address, or by the subnets it lies in (None: the full view)."""
+    """How the client at `client_ip` is recognised, as `client_view` scopes it: `client` is
+    the `owner` of the address or the endpoint holding it as a client-only address; one on no
+    particular network (host networking) is not what scopes it. Else the subnets the address
+    lies in; None for the full view."""
     wanted = parse_client_address(client_ip)
-    if owner is not None:
-        return Recognition(Recognised.ADDRESS, owner, _networks_of(owner.addresses, wanted))
-    if client is not None:
+    if client is not None and any(_scoped(a) for a in client.addresses):
+        if client is owner:
+            return Recognition(Recognised.ADDRESS, client, _networks_of(client.addresses, wanted))
         on = _networks_of(client.client_addresses, wanted)
         return Recognition(Recognised.CLIENT_ADDRESS, client, on)
     around = networks.networks_at(client_ip)

@@ -2,8 +2,8 @@
 
 A Swarm container that sends DNS to the host's dnsd leaves through docker_gwbridge, so its
 queries come from an address its own inspect does not list; only `docker network inspect
-docker_gwbridge` says whose it is. The Docker watcher reads it at each resync (`load`) and asks
-for a refresh when an event may move it (`request`): one inspect runs at a time, and requests
+docker_gwbridge` says whose it is. The Docker and Swarm watchers read it at each resync (`load`)
+and ask for a refresh when an event may move it (`request`): one inspect runs at a time, and requests
 that arrive meanwhile are served by one more inspect after it (a burst costs at most two). The
 containers whose address changed are handed back to be inspected again, so their endpoint
 carries the new address. On a host without docker_gwbridge nothing is ever inspected.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import docker.errors
@@ -38,6 +38,10 @@ class GatewayBridge:
 
     def of(self, container_id: str) -> tuple[str, ...]:
         return self._addresses.get(container_id, ())
+
+    def all(self) -> Mapping[str, tuple[str, ...]]:
+        """Every container's addresses (replaced, never changed, by a refresh)."""
+        return self._addresses
 
     def load(self, client: Any) -> None:
         """Read the map now (blocking: call it in an engine thread, at a resync)."""

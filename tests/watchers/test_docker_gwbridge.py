@@ -16,6 +16,7 @@ from watchers.docker_events import moves_gwbridge
 from watchers.docker_gwbridge import Addresses, GatewayBridge
 from watchers.docker_networks import gwbridge_addresses, has_gwbridge
 from watchers.docker_translate import endpoint_from_inspect, overlays_of
+from watchers.swarm_translate import SwarmState, endpoints_of
 
 SWARM = Path(__file__).parent / "fixtures" / "swarm"
 TASK_ID = "9dc7a09d052ab4fe870d7e19fb60c7f6f1f43ac15d41cd0871f4dbce0b03c407"
@@ -154,3 +155,14 @@ async def test_an_engine_failure_is_handed_back() -> None:
     bridge.request(Engine(), run, print, failed.append)
     await settle()
     assert [str(e) for e in failed] == ["engine gone"]
+
+
+def test_a_local_swarm_task_carries_its_gwbridge_address_as_a_client_address() -> None:
+    gw = gwbridge_addresses(load("gwbridge_network"))
+    listings = (load("services"), load("tasks"), load("nodes"), load("networks"))
+    endpoints = endpoints_of(SwarmState(*listings, gwbridge=gw))
+    task = endpoints["task:lrog850o62ted59c6jpt0gqxj"]  # its container is TASK_ID
+    assert task.client_addresses == (Address("172.18.0.3", "docker_gwbridge"),)
+    assert [ep.id for ep in endpoints.values() if ep.client_addresses] == [task.id]
+    assert "172.18.0.3" not in {a.ip for ep in endpoints.values() for a in ep.addresses}
+    assert endpoints_of(SwarmState(*listings))[task.id].client_addresses == ()

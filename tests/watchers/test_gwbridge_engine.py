@@ -10,6 +10,8 @@ inspect does not list. Containers started after dnsd (`client` on `ov`) and one 
 `ov` later (`mover`, first on `other` only) ask with busybox nslookup: they must get web's
 overlay address (a local overlay address, only for clients on that overlay) and must not get
 `lonely`, which shares no network with them. The explain view says how they were recognised.
+The same for a Swarm service task on `ov` (`asker`) when dnsd leaves task containers to its
+Swarm watcher.
 Real: the engine, overlay, containers, dnsd process and every DNS query. No timing assertions.
 """
 
@@ -22,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -86,20 +89,33 @@ def recognised(served: Served, ip: str) -> dict[str, Any]:
     return dict((view.get("client") or {}).get("recognised_as") or {})
 
 
-def test_overlay_clients_on_docker_gwbridge_get_their_own_view(
-    engine: PrivateSwarm, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def web_ip(engine: PrivateSwarm) -> str:
+    """`ov` (overlay) with `web` on it, `other` (local bridge) with `lonely`: web's address."""
     engine.docker("network", "create", "-d", "overlay", "--attachable", "ov")
     engine.docker("network", "create", "other")
     engine.docker("run", "-d", "--name", "web", "--network", "ov", *SLEEP)
     engine.docker("run", "-d", "--name", "lonely", "--network", "other", *SLEEP)
-    web_ip = engine.container_ips("web")[1]["ov"]
-    gateway = engine.gateway  # the host's docker_gwbridge address
+    return engine.container_ips("web")[1]["ov"]
+
+
+def serve(
+    engine: PrivateSwarm, tmp_path: Path, swarm: str
+) -> tuple[AbstractContextManager[Served], str]:
+    """dnsd on the host's docker_gwbridge address, watching the engine; and its `ip:port`."""
+    gateway = engine.gateway
     port = free_port(gateway)
-    server = f"{gateway}:{port}"
-    flags = ["--docker", "--docker-url", GWB.url, "--swarm", "off", "--domain", "docker",
+    flags = ["--docker", "--docker-url", GWB.url, "--swarm", swarm, "--domain", "docker",
              "--upstream", "127.0.0.1:9"]  # fmt: skip
-    with dnsd_serve(flags, tmp_path, host=gateway, http=True, port=port) as served:
+    return dnsd_serve(flags, tmp_path, host=gateway, http=True, port=port), f"{gateway}:{port}"
+
+
+def test_overlay_clients_on_docker_gwbridge_get_their_own_view(
+    engine: PrivateSwarm, web_ip: str, tmp_path: Path
+) -> None:
+    gateway = engine.gateway  # the host's docker_gwbridge address
+    running, server = serve(engine, tmp_path, "off")
+    with running as served:
         engine.docker("run", "-d", "--name", "client", "--network", "ov", *SLEEP)
         client_gw = engine.container_ips("client")[1]["docker_gwbridge"]
         wait_for(lambda: recognised(served, client_gw), "client recognised", served)
@@ -129,3 +145,24 @@ def test_overlay_clients_on_docker_gwbridge_get_their_own_view(
         # a docker_gwbridge address is never a PTR owner
         ptr = served.query(".".join(reversed(client_gw.split("."))) + ".in-addr.arpa.", "PTR")
         assert not ptr.answer
+
+
+def test_a_swarm_task_on_docker_gwbridge_gets_its_own_view(
+    engine: PrivateSwarm, web_ip: str, tmp_path: Path
+) -> None:
+    running, server = serve(engine, tmp_path, "on")  # task containers: the Swarm watcher's
+    with running as served:
+        engine.docker("service", "create", "--detach", "--name", "asker", "--network", "ov",
+                      *SLEEP)  # fmt: skip
+
+        def task_container() -> str:
+            return engine.docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=asker")
+
+        wait_for(task_container, "the asker task running", served)
+        container = task_container().split()[0]
+        task_gw = engine.container_ips(container)[1]["docker_gwbridge"]
+        wait_for(lambda: recognised(served, task_gw), "the task recognised", served)
+        who = recognised(served, task_gw)
+        assert (who["how"], who["source"]) == ("client-address", "swarm"), who
+        assert nslookup(engine, container, f"web.{ZONE}", server) == [web_ip]
+        assert nslookup(engine, container, f"lonely.{ZONE}", server) == []

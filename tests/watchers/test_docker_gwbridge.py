@@ -118,6 +118,8 @@ async def test_a_burst_of_changes_costs_at_most_two_inspects() -> None:
         await gate.wait()  # the first inspect is slow: the burst arrives meanwhile
         return fn()
 
+    bridge.request(engine, run, changed.append, failed.append)
+    await settle()  # the first inspect is under way
     for _ in range(50):
         bridge.request(engine, run, changed.append, failed.append)
     gate.set()

@@ -81,9 +81,9 @@ def every_record(message: dns.message.Message) -> list[str]:
     ("name", "rdtype", "client", "rcode", "answers"),
     [
         ("web.docker.", "A", "172.18.0.7", "NOERROR", ["10.0.9.5"]),
-        ("web.docker.", "ANY", "172.18.0.7", "NOERROR", ["10.0.9.5"]),
+        ("web.docker.", "AAAA", "172.18.0.7", "NOERROR", []),
         ("outsider.docker.", "A", "172.18.0.7", "NXDOMAIN", []),  # isolated like the container
-        ("web.docker.", "A", "172.18.0.1", "NXDOMAIN", []),  # the host: overlay not routable
+        ("web.docker.", "A", "172.18.0.1", "NOERROR", []),  # the host: overlay not routable
         ("outsider.docker.", "A", "172.18.0.1", "NOERROR", ["10.2.0.5"]),
         ("5.0.18.172.in-addr.arpa.", "PTR", "172.18.0.1", "NXDOMAIN", []),  # never a PTR owner
         ("5.0.18.172.in-addr.arpa.", "PTR", "172.18.0.7", "NXDOMAIN", []),

@@ -1,5 +1,9 @@
 """docker_gwbridge from real inspect shapes: whose address is which, which events may move it,
-and the endpoint that carries it as a client-only address (no engine here)."""
+and the endpoint that carries it as a client-only address (no engine here).
+
+`fixtures/swarm/gwbridge_network.json` is `docker network inspect docker_gwbridge` captured
+from a private swarm engine with one container on an attachable overlay; its container id was
+replaced by the id of the captured task container (`web_task_container.json`)."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def load(name: str) -> Any:
 
 def test_each_container_and_its_gwbridge_address() -> None:
     # the routing mesh's sandbox (`ingress-sbox`) is no container: left out
-    assert gwbridge_addresses(load("gwbridge_network")) == {TASK_ID: ("172.18.0.3",)}
+    assert gwbridge_addresses(load("gwbridge_network")) == {TASK_ID: ("10.217.52.3",)}
 
 
 @pytest.mark.parametrize(
@@ -59,8 +63,8 @@ def test_the_task_container_carries_its_gwbridge_address_as_a_client_address() -
     gw = gwbridge_addresses(load("gwbridge_network"))[data["Id"]]
     endpoint = endpoint_from_inspect(data, "docker", None, overlays, gw)
     assert endpoint is not None
-    assert endpoint.client_addresses == (Address("172.18.0.3", "docker_gwbridge"),)
-    assert "172.18.0.3" not in {a.ip for a in endpoint.addresses}
+    assert endpoint.client_addresses == (Address("10.217.52.3", "docker_gwbridge"),)
+    assert "10.217.52.3" not in {a.ip for a in endpoint.addresses}
     assert {a.network for a in endpoint.addresses} == {"ingress", "ov1", "ov2"}
     plain = endpoint_from_inspect(data, "docker", None, overlays)
     assert plain is not None and plain.client_addresses == ()
@@ -126,7 +130,7 @@ async def test_a_burst_of_changes_costs_at_most_two_inspects() -> None:
     await settle()
     assert engine.calls == 2 and not failed
     assert changed == [TASK_ID]  # once: the second inspect found nothing new
-    assert bridge.of(TASK_ID) == ("172.18.0.3",)
+    assert bridge.of(TASK_ID) == ("10.217.52.3",)
     engine.data = {"Containers": {}}
     bridge.request(engine, run, changed.append, failed.append)
     await settle()
@@ -164,7 +168,7 @@ def test_a_local_swarm_task_carries_its_gwbridge_address_as_a_client_address() -
     listings = (load("services"), load("tasks"), load("nodes"), load("networks"))
     endpoints = endpoints_of(SwarmState(*listings, gwbridge=gw))
     task = endpoints["task:lrog850o62ted59c6jpt0gqxj"]  # its container is TASK_ID
-    assert task.client_addresses == (Address("172.18.0.3", "docker_gwbridge"),)
+    assert task.client_addresses == (Address("10.217.52.3", "docker_gwbridge"),)
     assert [ep.id for ep in endpoints.values() if ep.client_addresses] == [task.id]
-    assert "172.18.0.3" not in {a.ip for ep in endpoints.values() for a in ep.addresses}
+    assert "10.217.52.3" not in {a.ip for ep in endpoints.values() for a in ep.addresses}
     assert endpoints_of(SwarmState(*listings))[task.id].client_addresses == ()

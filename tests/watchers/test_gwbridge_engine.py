@@ -92,13 +92,21 @@ def recognised(served: Served, ip: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def web_ip(engine: PrivateSwarm) -> str:
-    """`ov` (overlay) with `web` on it, `other` (local bridge) with `lonely`: web's address."""
-    engine.docker("network", "create", "-d", "overlay", "--attachable", "ov")
-    engine.docker("network", "create", "other")
-    engine.docker("run", "-d", "--name", "web", "--network", "ov", *SLEEP)
-    engine.docker("run", "-d", "--name", "lonely", "--network", "other", *SLEEP)
-    return engine.container_ips("web")[1]["ov"]
+def web_ip(engine: PrivateSwarm) -> Iterator[str]:
+    """`ov` (overlay) with `web` on it, `other` (local bridge) with `lonely`: web's address.
+    The engine's data root outlives it, so its local network is removed (before, too)."""
+    engine.docker("network", "rm", "other", check=False)  # left by a killed run
+    try:
+        engine.docker("network", "create", "-d", "overlay", "--attachable", "ov")
+        engine.docker("network", "create", "other")
+        engine.docker("run", "-d", "--name", "web", "--network", "ov", *SLEEP)
+        engine.docker("run", "-d", "--name", "lonely", "--network", "other", *SLEEP)
+        yield engine.container_ips("web")[1]["ov"]
+    finally:
+        engine.docker("service", "rm", "asker", check=False)
+        for name in ("web", "lonely", "client", "mover"):
+            engine.docker("rm", "-f", name, check=False)
+        engine.docker("network", "rm", "other", "ov", check=False)
 
 
 def serve(

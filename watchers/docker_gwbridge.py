@@ -2,12 +2,13 @@
 
 A Swarm container that sends DNS to the host's dnsd leaves through docker_gwbridge, so its
 queries come from an address its own inspect does not list; only `docker network inspect
-docker_gwbridge` says whose it is. The Docker and Swarm watchers read it at each resync (`load`)
-and ask for a refresh when an event may move it (`request`): one inspect runs at a time, and requests
-that arrive meanwhile are served by one more inspect after it (a burst costs at most two). The
-containers whose address changed are handed back to be inspected again, so their endpoint
-carries the new address. On a host without docker_gwbridge nothing is ever inspected.
-It must not build endpoints or decide answers; engine calls go through the caller's runner.
+docker_gwbridge` says whose it is. The Docker and Swarm watchers read it at each resync
+(`load`) and ask for a refresh when an event may move it (`request`): one inspect runs at a
+time, and requests that arrive meanwhile are served by one more inspect after it (a burst costs
+at most two). The containers whose address changed are handed back (the Docker watcher inspects
+them again, the Swarm watcher rebuilds its tasks), so their endpoint carries the new address.
+On a host without docker_gwbridge nothing is ever inspected. It must not build endpoints or
+decide answers; engine calls go through the caller's runner.
 """
 
 from __future__ import annotations

@@ -200,7 +200,9 @@ def _task_endpoint(
             ("node", f"{hostname(node) or '?'} ({node_id})"),
             ("state", f"{current} (desired {task.get('DesiredState', '?')})"),
         ),
-        client_addresses=tuple(Address(ip, GWBRIDGE_NETWORK) for ip in state.gwbridge.get(container, ())),
+        client_addresses=tuple(
+            Address(ip, GWBRIDGE_NETWORK) for ip in state.gwbridge.get(container, ())
+        ),
     )
 
 

@@ -109,6 +109,7 @@ def test_an_overlay_client_on_docker_gwbridge_gets_another_hosts_overlay_address
         node("a", "--docker", "--docker-url", HOST_A.url, "--swarm", "off") as a,
         dnsd_serve(flags, tmp_path, host=gateway, http=True, port=port) as b,
     ):
+
         def knows_web2() -> bool:
             view = get(b, f"/v1/records/web2?client={client_gw}") or {}
             return view.get("answer") == [web2]

@@ -167,7 +167,9 @@ def test_a_swarm_task_on_docker_gwbridge_gets_its_own_view(
                       *SLEEP)  # fmt: skip
 
         def task_container() -> str:
-            return engine.docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=asker")
+            return engine.docker(
+                "ps", "-q", "--filter", "label=com.docker.swarm.service.name=asker"
+            )
 
         wait_for(task_container, "the asker task running", served)
         container = task_container().split()[0]

@@ -124,6 +124,6 @@ def test_explain_answers_and_addresses_leave_client_addresses_out() -> None:
     assert record is not None and record["answer"] == ["10.0.9.5"]
     record["client"]["recognised_as"] = recognition_view(SNAP, "172.18.0.7")  # type: ignore[index]
     assert "client: 172.18.0.7 is container client" in explain_text(record)
-    everything = str(containers_view(SNAP)) + str(explain_name(SNAP, "web", "docker.",
-                                                               UnhealthyPolicy.SERVE_ALL, FULL_VIEW))  # fmt: skip
+    full = explain_name(SNAP, "web", "docker.", UnhealthyPolicy.SERVE_ALL, FULL_VIEW)
+    everything = str(containers_view(SNAP)) + str(full)
     assert "172.18." not in everything

@@ -123,6 +123,9 @@ def explain_text(view: dict[str, object]) -> str:
         networks = ", ".join(str(n) for n in _list(client.get("networks")))
         project = f", Compose project {client['project']}" if client.get("project") else ""
         lines.append(f"  for a client on network(s) {networks}{project}")
+        who = client.get("recognised_as")
+        if isinstance(who, dict) and who.get("text"):
+            lines.append(f"  client: {who['text']}")
         if view.get("exists_for_client") is False:
             answer = "NXDOMAIN (no address on a network this client is on)"
     lines.append(f"  answers: {answer}")

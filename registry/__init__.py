@@ -14,7 +14,7 @@ from registry.model import Address, Endpoint, Health, NameClaim, Network, Origin
 from registry.names import name_key
 from registry.snapshot import Resolution, Snapshot, UnhealthyPolicy, in_rotation
 from registry.store import Store
-from registry.view import FULL_VIEW, ClientView
+from registry.view import FULL_VIEW, ClientView, Recognised, Recognition
 
 __all__ = [
     "FULL_VIEW",
@@ -31,6 +31,8 @@ __all__ = [
     "Networks",
     "Origin",
     "Port",
+    "Recognised",
+    "Recognition",
     "Remove",
     "Resolution",
     "Resync",

@@ -2,7 +2,8 @@
 
 `Indexes.changed(pairs)` takes (before, after) endpoint pairs (None for absent) and returns
 new indexes that share everything untouched with the old ones (see `registry.layered`):
-names -> claimants, SRV names -> records, address -> owners, and the count of names below
+names -> claimants, SRV names -> records, address -> owners, client-only address -> owners
+(`Endpoint.client_addresses`: who asks, never answered), and the count of names below
 each relative name (empty non-terminals). Cost is proportional to the names, ports and
 addresses of the changed endpoints; pairs that only add endpoints (a first load) take
 `Indexes.added`, one pass that merges each key once. Pure data: no I/O.
@@ -78,6 +79,18 @@ def owned_ips(ep: Endpoint | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(canonical_ip(a.ip) for a in ep.addresses if identifies_client(a)))
 
 
+def client_ips(ep: Endpoint | None) -> tuple[str, ...]:
+    """The addresses that only identify the endpoint as a client (never answered)."""
+    if ep is None or not ep.client_addresses:
+        return ()
+    return tuple(dict.fromkeys(canonical_ip(a.ip) for a in ep.client_addresses))
+
+
+def identity_ips(ep: Endpoint | None) -> tuple[str, ...]:
+    """Every address a query from this endpoint may come from: its own and its client ones."""
+    return tuple(dict.fromkeys(owned_ips(ep) + client_ips(ep)))
+
+
 def suffixes(key: str) -> list[str]:
     """Every proper suffix of a relative key (`db.shop` -> [`shop`]); none for absolute keys."""
     if is_absolute(key):
@@ -97,12 +110,13 @@ SrvChanges = dict[str, tuple[SrvRecord, ...] | _Deleted]
 class Indexes:
     """Immutable indexes over one set of endpoints."""
 
-    __slots__ = ("below", "ips", "names", "srv")
+    __slots__ = ("below", "clients", "ips", "names", "srv")
 
     def __init__(self) -> None:
         self.names: LayeredMap[str, tuple[Endpoint, ...]] = LayeredMap()
         self.srv: LayeredMap[str, tuple[SrvRecord, ...]] = LayeredMap()
         self.ips: LayeredMap[str, tuple[Endpoint, ...]] = LayeredMap()
+        self.clients: LayeredMap[str, tuple[Endpoint, ...]] = LayeredMap()
         self.below: LayeredMap[str, int] = LayeredMap()
 
     def changed(self, pairs: Iterable[Pair]) -> Indexes:
@@ -115,6 +129,7 @@ class Indexes:
         names: Edits[Endpoint] = {}
         srv: Edits[SrvRecord] = {}
         ips: Edits[Endpoint] = {}
+        clients: Edits[Endpoint] = {}
         for before, after in pairs:
             ref = (before or after).ref  # type: ignore[union-attr]
             place = order(before) if before else ("", "", "")
@@ -130,6 +145,10 @@ class Indexes:
                 _edit(ips, ip)[0][ref] = place
             for ip in owned_ips(after):
                 _edit(ips, ip)[1][ref] = [after]  # type: ignore[list-item]
+            for ip in client_ips(before):
+                _edit(clients, ip)[0][ref] = place
+            for ip in client_ips(after):
+                _edit(clients, ip)[1][ref] = [after]  # type: ignore[list-item]
         name_changes = _merged(names, self.names, lambda ep: ep)
         srv_changes = _merged(srv, self.srv, lambda r: r.endpoint)
         new = Indexes()
@@ -137,6 +156,7 @@ class Indexes:
         new.names = self.names.update(name_changes)
         new.srv = self.srv.update(srv_changes)
         new.ips = self.ips.update(_merged(ips, self.ips, lambda ep: ep))
+        new.clients = self.clients.update(_merged(clients, self.clients, lambda ep: ep))
         return new
 
     def added(self, endpoints: list[Endpoint]) -> Indexes:
@@ -145,6 +165,7 @@ class Indexes:
         names: dict[str, list[Endpoint]] = {}
         srv: dict[str, list[SrvRecord]] = {}
         ips: dict[str, list[Endpoint]] = {}
+        clients: dict[str, list[Endpoint]] = {}
         for ep in endpoints:
             for key in name_keys(ep):
                 _group(names, key).append(ep)
@@ -153,6 +174,8 @@ class Indexes:
                     _group(srv, key).extend(records)
             for ip in owned_ips(ep):
                 _group(ips, ip).append(ep)
+            for ip in client_ips(ep):
+                _group(clients, ip).append(ep)
         name_changes = joined(names, self.names, _itself)
         srv_changes = joined(srv, self.srv, _owner)
         appeared = [k for k in names if k not in self.names]
@@ -162,6 +185,7 @@ class Indexes:
         new.names = self.names.update(name_changes)
         new.srv = self.srv.update(srv_changes)
         new.ips = self.ips.update(joined(ips, self.ips, _itself))
+        new.clients = self.clients.update(joined(clients, self.clients, _itself))
         return new
 
     def _below(self, names: EndpointChanges, srv: SrvChanges) -> LayeredMap[str, int]:

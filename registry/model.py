@@ -138,6 +138,10 @@ class Endpoint:
     set, says why the source took it out of rotation (a Swarm task shutting
     down): like `paused`, it stays out whatever the unhealthy policy. `meta`
     holds source facts the explain view shows (service, mode, node, state).
+    `client_addresses` identify the endpoint when it asks (a Swarm container's
+    docker_gwbridge address, the source of its queries to the host) but are never
+    answered: not in A/AAAA, PTR, SRV glue, the explain view's answers or the cluster
+    codec. Local-only identity: remote endpoints do not carry them.
     """
 
     source: str
@@ -154,6 +158,7 @@ class Endpoint:
     withdrawn: str = ""
     meta: tuple[tuple[str, str], ...] = ()
     node: str = ""  # the cluster node it runs on; '' outside cluster mode
+    client_addresses: tuple[Address, ...] = ()
 
     @property
     def ref(self) -> tuple[str, str]:

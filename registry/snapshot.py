@@ -25,8 +25,10 @@ from registry.view import (
     FULL_VIEW,
     ClientView,
     NetworkIndex,
+    Recognition,
     client_view,
     prefer_project,
+    recognition,
     visible_addresses,
     visible_endpoints,
 )
@@ -227,11 +229,27 @@ class Snapshot:
                 return endpoint
         return None
 
+    def client_at(self, ip: str) -> Endpoint | None:
+        """The endpoint a query from `ip` comes from: the owner of the address, else the
+        endpoint with it as a client-only address (never answered, see `Endpoint`)."""
+        found = self.endpoint_at(ip)
+        if found is None:
+            owners = self._indexes.clients.get(canonical_ip(ip))
+            found = owners[0] if owners else None
+        return found
+
+    def recognise(self, client_ip: str) -> Recognition | None:
+        """Who the client at `client_ip` is and how it was recognised (the explain view);
+        None when it is nobody in particular (the full view)."""
+        owner = self.endpoint_at(client_ip)
+        client = owner or self.client_at(client_ip)
+        return recognition(client_ip, owner, client, self._networks)
+
     def view_of(self, client_ip: str | None) -> ClientView:
         """The isolation rule's view of the client at `client_ip` (None: the full view)."""
         if client_ip is None:
             return FULL_VIEW
-        return client_view(client_ip, self.endpoint_at(client_ip), self._networks)
+        return client_view(client_ip, self.client_at(client_ip), self._networks)
 
     def addresses_of(self, endpoint: Endpoint, client_ip: str | None = None) -> tuple[str, ...]:
         """The addresses of one endpoint that the client at `client_ip` may be given (SRV glue)."""

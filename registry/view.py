@@ -2,7 +2,10 @@
 
 One rule in one place, used by DNS answers (A/AAAA, SRV and PTR) and by the explain view:
 
-- A client that is a known container is on the networks its addresses are on.
+- A client that is a known container is on the networks its addresses are on. It is known
+  by one of its addresses, or by a client-only address (`Endpoint.client_addresses`: a Swarm
+  container asking the host's dnsd leaves through docker_gwbridge, so its queries come from
+  its docker_gwbridge address, which Docker's inspect does not list and dnsd never answers).
 - A client not registered (yet) whose address lies inside a known network's subnet is on
   that network: a container asking in its first milliseconds, before its start event has
   been processed, is scoped like one that has been.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 
 from registry.model import Address, Endpoint, Network, Origin, Scope
@@ -121,6 +125,24 @@ def parse_client_address(client_ip: str) -> IpAddress | None:
     return address
 
 
+class Recognised(StrEnum):
+    """How a client address was recognised (the explain view says so)."""
+
+    ADDRESS = "address"  # one of a container's own addresses
+    CLIENT_ADDRESS = "client-address"  # a container's client-only address (docker_gwbridge)
+    SUBNET = "subnet"  # no container has it (yet); it lies in known networks' subnets
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """Who a client address is: the endpoint (None for SUBNET), how it was recognised, and
+    the network(s) the address is on."""
+
+    how: Recognised
+    endpoint: Endpoint | None
+    networks: tuple[str, ...]
+
+
 def client_view(
     client_ip: str | None, client: Endpoint | None, networks: NetworkIndex
 ) -> ClientView:
@@ -134,6 +156,27 @@ def client_view(
     if not on:
         on = networks.networks_at(client_ip)
     return ClientView(on or None, project)
+
+
+def recognition(
+    client_ip: str, owner: Endpoint | None, client: Endpoint | None, networks: NetworkIndex
+) -> Recognition | None:
+    """How the client at `client_ip` is recognised, as `client_view` scopes it: `client` is
+    the `owner` of the address or the endpoint holding it as a client-only address; one on no
+    particular network (host networking) is not what scopes it. Else the subnets the address
+    lies in; None for the full view."""
+    wanted = parse_client_address(client_ip)
+    if client is not None and any(_scoped(a) for a in client.addresses):
+        if client is owner:
+            return Recognition(Recognised.ADDRESS, client, _networks_of(client.addresses, wanted))
+        on = _networks_of(client.client_addresses, wanted)
+        return Recognition(Recognised.CLIENT_ADDRESS, client, on)
+    around = networks.networks_at(client_ip)
+    return Recognition(Recognised.SUBNET, None, tuple(sorted(around))) if around else None
+
+
+def _networks_of(addresses: Iterable[Address], wanted: IpAddress | None) -> tuple[str, ...]:
+    return tuple(a.network for a in addresses if parse_client_address(a.ip) == wanted)
 
 
 def visible_endpoints(view: ClientView, endpoints: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:

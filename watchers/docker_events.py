@@ -89,6 +89,20 @@ def action_for_event(event: Json) -> EventAction:
     return IGNORE
 
 
+GWBRIDGE_CONTAINER_ACTIONS = frozenset({"start", "restart", "die", "destroy"})
+
+
+def moves_gwbridge(event: Json) -> bool:
+    """Whether an event may add or drop a container's docker_gwbridge address: a container
+    starting or ending, any network (dis)connect (joining an overlay attaches docker_gwbridge
+    too, and Docker reports no event of its own for that), a network created or removed."""
+    kind = event.get("Type", "")
+    action = str(event.get("Action", "")).split(":", 1)[0]
+    if kind == "container":
+        return action in GWBRIDGE_CONTAINER_ACTIONS
+    return kind == "network" and action in NETWORK_MEMBER_ACTIONS | NETWORK_SET_ACTIONS
+
+
 REASON_LIMIT = 200
 
 

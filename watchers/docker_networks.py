@@ -1,17 +1,21 @@
-"""Docker network listings to registry values: names, subnets, gateways; the default bridge.
+"""Docker network listings to registry values: names, subnets, gateways; the default bridge;
+each container's docker_gwbridge address.
 
 Pure functions over the engine's `/networks` JSON (plain dicts). The Docker watcher
 publishes the result as a `Networks` event, so the isolation rule (`registry.view`) and
-the recursion ACL read subnets from the registry. No I/O, no Docker SDK.
+the recursion ACL read subnets from the registry. A Swarm container's queries to the host
+leave through docker_gwbridge, an endpoint its own inspect does not list: only the network's
+inspect (`Containers`) says which address is whose. No I/O, no Docker SDK.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from registry import Network
-from watchers.docker_translate import Json
+from watchers.docker_translate import GWBRIDGE_NETWORK, Json
 
 
 def networks_from_listing(networks: Iterable[Json]) -> tuple[Network, ...]:
@@ -36,6 +40,30 @@ def networks_from_listing(networks: Iterable[Json]) -> tuple[Network, ...]:
     return tuple(sorted(out, key=lambda n: n.name))
 
 
+def has_gwbridge(networks: Iterable[Json]) -> bool:
+    """Whether a `/networks` listing holds docker_gwbridge (a Swarm host)."""
+    return any(n.get("Name") == GWBRIDGE_NETWORK for n in networks)
+
+
+def gwbridge_addresses(network: Json) -> dict[str, tuple[str, ...]]:
+    """Container id -> its addresses on docker_gwbridge, from the network's inspect JSON
+    (`Containers`: id -> IPv4Address/IPv6Address in CIDR form). Entries without a usable
+    address and sandboxes that are no container (`ingress-sbox`) are left out."""
+    out: dict[str, tuple[str, ...]] = {}
+    for cid, entry in (network.get("Containers") or {}).items():
+        if not _CONTAINER_ID.fullmatch(str(cid)):
+            continue
+        found = (_address(str((entry or {}).get(key) or "").split("/")[0]) for key in _FAMILIES)
+        ips = tuple(ip for ip in found if ip)
+        if ips:
+            out[str(cid)] = ips
+    return out
+
+
+_FAMILIES = ("IPv4Address", "IPv6Address")
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+
+
 def _subnet(text: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(str(text), strict=False) if text else None
@@ -44,6 +72,8 @@ def _subnet(text: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | Non
 
 
 def _address(text: str) -> str:
+    if not text:
+        return ""
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

@@ -7,7 +7,8 @@ takes one too; a finished inspection's result is applied only when nothing newer
 container has been applied already (a `die` beats an inspect started before it, and an inspect
 that returns late never overrides a later one). State is kept only while a container has an
 inspection in flight. Also the two items the watcher's queue carries besides engine events
-(an inspection's outcome, a re-check after a kill). Pure data: no I/O, no asyncio.
+(an inspection's outcome, a re-check after a kill or a docker_gwbridge change). Pure data: no
+I/O, no asyncio.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class Inspected:
 
 @dataclass(frozen=True, slots=True)
 class Recheck:
-    """Inspect a container that was killed but may have survived the signal."""
+    """Inspect a container again: killed but it may have survived the signal (no `reason`),
+    or something it is known by changed (its docker_gwbridge address)."""
 
     container_id: str
+    reason: str = ""

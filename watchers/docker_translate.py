@@ -22,18 +22,25 @@ LABEL_NAME = "dnsd.name"
 LABEL_ENABLE = "dnsd.enable"
 LABEL_PORT_PREFIX = "dnsd.port."
 HOST_NETWORK = "host"
+GWBRIDGE_NETWORK = "docker_gwbridge"  # how overlay containers reach the host
 
 # -- one container ------------------------------------------------------------
 
 
 def endpoint_from_inspect(
-    data: Json, source: str, host_ip: str | None, overlays: frozenset[str] = frozenset()
+    data: Json,
+    source: str,
+    host_ip: str | None,
+    overlays: frozenset[str] = frozenset(),
+    gwbridge: tuple[str, ...] = (),
 ) -> Endpoint | None:
     """The endpoint a container's inspect JSON describes, or None when it must not resolve.
 
     None for a container that is not running (paused counts as running), one
     hidden with `dnsd.enable=false`, and one with no address (`--network none`,
-    or host networking with no host address known).
+    or host networking with no host address known). `gwbridge` are its
+    docker_gwbridge addresses (from that network's inspect): they identify it as a
+    client and are never answered.
     """
     state = data.get("State") or {}
     labels = container_labels(data)
@@ -55,6 +62,7 @@ def endpoint_from_inspect(
         project=labels.get(COMPOSE_PROJECT, ""),
         networks=tuple(networks_of(data)),
         labels=tuple(sorted(labels.items())),
+        client_addresses=tuple(Address(ip, GWBRIDGE_NETWORK) for ip in gwbridge),
     )
 
 

@@ -3,7 +3,11 @@
 Each (re)connect notes the engine's clock, lists the networks (one `Networks`
 event: names, subnets, gateways), lists and inspects every running container,
 yields one `Resync`, then follows the event stream from that moment
-(duplicates are harmless: a re-inspect is idempotent). A container going away
+(duplicates are harmless: a re-inspect is idempotent). On a Swarm host each
+container's docker_gwbridge address (the source of its queries to the host) is read
+from that network's inspect at each resync and after events that may move it
+(`docker_gwbridge`: one inspect per burst); a container whose address moved is
+inspected again, its endpoint carrying it as a client-only address. A container going away
 (`die`, `stop`, a `kill` with a stopping signal) is removed at once, before
 any inspect; a killed container still running later is inspected again.
 Inspections run side by side (a slow one never holds up another container's
@@ -38,10 +42,17 @@ from watchers.docker_events import (
     action_for_event,
     describe_event,
     is_stopping_signal,
+    moves_gwbridge,
     resync_reason,
     stop_signal_of,
 )
-from watchers.docker_networks import bridge_gateway, networks_from_listing, subnets_of
+from watchers.docker_gwbridge import GatewayBridge
+from watchers.docker_networks import (
+    bridge_gateway,
+    has_gwbridge,
+    networks_from_listing,
+    subnets_of,
+)
 from watchers.docker_order import Inspected, Recheck, Tickets
 from watchers.docker_threads import DaemonPool, StreamEnd, start_pump
 from watchers.docker_translate import Json, container_labels, endpoint_from_inspect, overlays_of
@@ -53,6 +64,7 @@ CALL_THREADS = 8  # engine calls at once per watcher
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 T = TypeVar("T")
 
+GWBRIDGE_REASON = "inspected again: its docker_gwbridge address changed"
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
 
 
@@ -88,6 +100,7 @@ class DockerWatcher:
         self._overlays: frozenset[str] = frozenset()
         self._networks: tuple[Network, ...] = ()
         self._bridge_gateway: str | None = None
+        self._gwbridge = GatewayBridge()
         self._connections = 0
         self._stop_signals: dict[str, int | None] = {}  # container id -> its StopSignal
         self.recheck_after = KILL_RECHECK_SECONDS
@@ -140,10 +153,12 @@ class DockerWatcher:
                     continue
                 if isinstance(item, Recheck):
                     action = EventAction(Reaction.REINSPECT, item.container_id)
-                    reason = "inspected again after a kill it may have survived"
+                    reason = item.reason or "inspected again after a kill it may have survived"
                 else:
                     action = self._judge_kill(action_for_event(item), queue, timers)
                     reason = describe_event(item)
+                    if moves_gwbridge(item) and action.reaction is not Reaction.NETWORKS:
+                        self._gwbridge_moved(client, queue)
                 if action.reaction is Reaction.REINSPECT:
                     ticket = tickets.start(action.container_id)
                     job = self._inspect(client, action.container_id, ticket, reason, queue)
@@ -153,9 +168,12 @@ class DockerWatcher:
                 if action.reaction in (Reaction.GONE, Reaction.REMOVE):
                     tickets.now(action.container_id)
                 event = await self._react(client, action, reason)
+                if action.reaction is Reaction.NETWORKS:
+                    self._gwbridge_moved(client, queue)  # the listing says if it exists
                 if event is not None:
                     yield event
         finally:
+            self._gwbridge.close()
             for timer in timers:
                 timer.cancel()
             for task in inspections:
@@ -206,6 +224,15 @@ class DockerWatcher:
         timers.append(loop.call_later(self.recheck_after, queue.put_nowait, Recheck(cid)))
         return EventAction(Reaction.GONE, cid)
 
+    def _gwbridge_moved(self, client: Any, queue: asyncio.Queue[_Item]) -> None:
+        """Refresh the docker_gwbridge addresses; inspect again each container whose moved."""
+        self._gwbridge.request(
+            client,
+            self._call,
+            lambda cid: queue.put_nowait(Recheck(cid, GWBRIDGE_REASON)),
+            lambda exc: queue.put_nowait(Inspected("", 0, None, exc)),
+        )
+
     # -- engine calls (run in threads) -----------------------------------------
     def _connect(self) -> Any:
         kwargs = {"base_url": self.url} if self.url else _env_kwargs()
@@ -214,6 +241,7 @@ class DockerWatcher:
         return client
 
     def _list(self, client: Any) -> tuple[Endpoint, ...]:
+        self._gwbridge.load(client)
         found = (self._endpoint(client, c["Id"]) for c in client.containers())
         return tuple(ep for ep in found if ep is not None)
 
@@ -226,9 +254,9 @@ class DockerWatcher:
         if self._skip_tasks and TASK_LABEL in container_labels(data):
             return None
         self._stop_signals[container_id] = stop_signal_of(data)
-        return endpoint_from_inspect(
-            data, self.source, self.host_ip or self._bridge_gateway, self._overlays
-        )
+        host_ip = self.host_ip or self._bridge_gateway
+        gwbridge = self._gwbridge.of(str(data.get("Id") or container_id))
+        return endpoint_from_inspect(data, self.source, host_ip, self._overlays, gwbridge)
 
     def _refresh_networks(self, client: Any) -> None:
         networks = client.networks()
@@ -236,6 +264,7 @@ class DockerWatcher:
         self._overlays = overlays_of(networks)
         self._networks = networks_from_listing(networks)
         self._bridge_gateway = bridge_gateway(networks)
+        self._gwbridge.present = has_gwbridge(networks)
 
     # -- events ---------------------------------------------------------------
     async def _react(self, client: Any, action: EventAction, reason: str) -> Event | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry import Address, Endpoint, Health, NameClaim, Origin
-from watchers.docker_translate import is_disabled
+from watchers.docker_translate import GWBRIDGE_NETWORK, is_disabled
 from watchers.swarm_nodes import hostname, node_endpoint, published_endpoints
 from watchers.swarm_service import ServiceView
 
@@ -42,7 +42,9 @@ class SwarmState:
     """One reading of the manager, plus what local container events told the watcher.
 
     `health` maps a local task container id to its Docker health;
-    `stopping` maps a task id to the first sign that it is going away.
+    `stopping` maps a task id to the first sign that it is going away;
+    `gwbridge` maps a local task container id to its docker_gwbridge addresses (the task's
+    client-only addresses: its queries to the host come from them; never answered).
     """
 
     services: Sequence[Json] = ()
@@ -51,6 +53,7 @@ class SwarmState:
     networks: Sequence[Json] = ()
     health: Mapping[str, Health] = field(default_factory=dict)
     stopping: Mapping[str, str] = field(default_factory=dict)
+    gwbridge: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def in_flux(state: SwarmState) -> bool:
@@ -196,6 +199,9 @@ def _task_endpoint(
             ("task", task_id),
             ("node", f"{hostname(node) or '?'} ({node_id})"),
             ("state", f"{current} (desired {task.get('DesiredState', '?')})"),
+        ),
+        client_addresses=tuple(
+            Address(ip, GWBRIDGE_NETWORK) for ip in state.gwbridge.get(container, ())
         ),
     )
 

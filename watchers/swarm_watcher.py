@@ -12,7 +12,10 @@ of `/tasks` paced by `ReadPacer` (10, 20, 40 ms after an event, then every
 states), plus a full re-read (services, nodes, networks too) after a
 service/node event and every `SLOW_POLL` seconds for changes on other nodes.
 Container events act at once: a task container stopping takes its task out
-of rotation, a health change applies. Each re-read yields only what changed.
+of rotation, a health change applies. A task container starting also refreshes
+the docker_gwbridge addresses (`docker_gwbridge.GatewayBridge`, coalesced): a
+task's client-only address, how it is recognised when it asks the host's dnsd.
+Each re-read yields only what changed.
 Must not touch the store or decide answers. Logs only the worker-node notice.
 """
 
@@ -28,6 +31,8 @@ import docker
 import docker.errors
 
 from registry import Endpoint, Event, Health, Remove, Resync, Upsert
+from watchers.docker_gwbridge import GatewayBridge
+from watchers.docker_networks import has_gwbridge
 from watchers.docker_threads import StreamEnd, in_daemon_thread, start_pump
 from watchers.docker_translate import health_of
 from watchers.docker_watcher import (
@@ -62,6 +67,7 @@ FAST_POLL = 0.1
 SETTLE = 3.0
 SLOW_POLL = 10.0
 IDLE_RECHECK = 30.0
+GWBRIDGE_MOVED = object()  # queue item: the docker_gwbridge addresses changed
 T = TypeVar("T")
 
 
@@ -93,6 +99,7 @@ class SwarmWatcher:
         self._stopping: dict[str, str] = {}
         self._current: dict[str, Endpoint] = {}
         self._state = SwarmState()
+        self._gwbridge = GatewayBridge()
 
     @property
     def display_url(self) -> str:
@@ -119,6 +126,7 @@ class SwarmWatcher:
             async for event in self._follow(client, stream):
                 yield event
         finally:
+            self._gwbridge.close()
             _close_quietly(stream)
             _close_quietly(client)
 
@@ -162,10 +170,22 @@ class SwarmWatcher:
                     f"lost the Docker engine at {self.display_url}"
                     + (f": {_reason(item.error)}" if item.error else ": event stream closed")
                 )
+            if item is GWBRIDGE_MOVED:
+                self._state = replace(self._state, gwbridge=self._gwbridge.all())
+                for event in self._changes(endpoints_of(self._state, self.source)):
+                    yield event
+                continue
             if item is not None:
                 action = swarm_action(item)
                 if action.reaction is SwarmReaction.IGNORE:
                     continue
+                if action.reaction is SwarmReaction.STARTED:
+                    self._gwbridge.request(
+                        client,
+                        self._call,
+                        lambda _: queue.put_nowait(GWBRIDGE_MOVED),
+                        lambda exc: queue.put_nowait(StreamEnd(exc)),
+                    )
                 pacer.event(loop.time())
                 need_full = need_full or action.reaction is SwarmReaction.RELIST
                 for event in await self._react(client, action):
@@ -225,8 +245,15 @@ class SwarmWatcher:
         state = self._state
         if full:
             state = SwarmState(client.services(), (), client.nodes(), client.networks())
+            self._gwbridge.present = has_gwbridge(state.networks)
+        if first:
+            self._gwbridge.load(client)
         self._state = replace(
-            state, tasks=tasks, health=dict(self._health), stopping=dict(self._stopping)
+            state,
+            tasks=tasks,
+            health=dict(self._health),
+            stopping=dict(self._stopping),
+            gwbridge=self._gwbridge.all(),
         )
         return endpoints_of(self._state, self.source)
 

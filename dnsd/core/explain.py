@@ -21,6 +21,7 @@ from registry import (
     ClientView,
     Endpoint,
     Origin,
+    Recognised,
     Scope,
     Snapshot,
     UnhealthyPolicy,
@@ -90,6 +91,31 @@ def client_view_of(snapshot: Snapshot, text: str) -> ClientView | None:
             scoped = [a for a in ep.addresses if a.network not in UNSCOPED_NETWORKS]
             return snapshot.view_of((scoped or list(ep.addresses))[0].ip)
     return None
+
+
+def recognition_view(snapshot: Snapshot, text: str) -> Json | None:
+    """Who the client at an IP address `text` is and how it was recognised, in words; None
+    when `text` is not an address or the address is nobody in particular (the full view)."""
+    try:
+        ip = str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+    found = snapshot.recognise(ip)
+    if found is None:
+        return None
+    networks = ", ".join(found.networks) or "no network"
+    out: Json = {"address": ip, "how": found.how.value, "networks": list(found.networks)}
+    ep = found.endpoint
+    if ep is None or found.how is Recognised.SUBNET:
+        out["text"] = f"no container has {ip}; it lies in the subnet of {networks}"
+        return out
+    out |= {"container": ep.name, "id": ep.id, "source": ep.source}
+    if found.how is Recognised.CLIENT_ADDRESS:
+        how = f"its {networks} address (identifies it as a client; never answered)"
+    else:
+        how = f"its address on {networks}"
+    out["text"] = f"{ip} is container {ep.name} ({ep.source}), recognised by {how}"
+    return out
 
 
 def embedded_dns_networks(key: str, endpoints: tuple[Endpoint, ...]) -> list[str]:

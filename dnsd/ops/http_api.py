@@ -130,7 +130,11 @@ async def records(request: web.Request) -> web.Response:
     views = explain.records_view(
         snapshot, state.config.zone, state.config.unhealthy, _filters(request), client
     )
-    return reply({"records": views})
+    body: dict[str, object] = {"records": views}
+    who = explain.recognition_view(snapshot, request.query.get("client", "")[:256])
+    if who is not None:
+        body["client"] = who
+    return reply(body)
 
 
 async def record(request: web.Request) -> web.Response:
@@ -143,6 +147,10 @@ async def record(request: web.Request) -> web.Response:
     view = explain.explain_name(snapshot, name, state.config.zone, state.config.unhealthy, client)
     if view is None:
         return error(404, f"no such name: {name}")
+    who = explain.recognition_view(snapshot, request.query.get("client", "")[:256])
+    scoped = view.get("client")
+    if who is not None and isinstance(scoped, dict):
+        scoped["recognised_as"] = who
     return reply(view)
 
 

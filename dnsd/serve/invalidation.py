@@ -5,7 +5,8 @@ One job: for one `Upsert` or `Remove`, the question names whose local answer may
 so a change costs what it touched instead of every cached reply. A name's answer reads only
 the endpoints that claim it (A/AAAA, SRV with its targets and glue), the names below it (an
 empty non-terminal is NODATA, not NXDOMAIN), the owner of an address (PTR, and the partial
-reverse names above it), the client's own endpoint (its view) and the zone's SOA serial
+reverse names above it), the client's own endpoint (its view: by its addresses and its
+client-only ones, such as a docker_gwbridge address) and the zone's SOA serial
 (every negative answer carries it). Names are kept in wire form, lower-case, without the
 final zero byte: the fast path's keys hold them so, and nothing needs decoding. A question
 name the index cannot match to registry keys exactly (a label with a byte no registry label
@@ -24,7 +25,7 @@ from dnslib import QTYPE
 from dnsd.core import reverse
 from dnsd.core.zone import ZoneSettings
 from registry import Endpoint, Event, Remove, Snapshot, Upsert
-from registry.index import canonical_ip, claim_keys, owned_ips, srv_keys, suffixes
+from registry.index import canonical_ip, claim_keys, identity_ips, srv_keys, suffixes
 from registry.names import is_absolute
 
 QUESTION = 10  # the key's name starts here: the reply header without its ID comes first
@@ -60,7 +61,7 @@ def change_of(
     for endpoint in (old, new):
         if endpoint is not None:
             names |= endpoint_names(endpoint, settings)
-            clients.update(owned_ips(endpoint))
+            clients.update(identity_ips(endpoint))  # client-only addresses too
     serial = settings.serial(before) != settings.serial(after)
     return Change(frozenset(map(wire, names)), frozenset(clients), serial)
 

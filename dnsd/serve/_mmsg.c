@@ -85,17 +85,24 @@ PyObject *address_tuple(const struct sockaddr_in6 *name, socklen_t length) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Batch_recv(Batch *self, PyObject *unused) {
+int receive_batch(Batch *self) {
     self->prepared = self->received = 0;
     for (unsigned int i = 0; i < self->count; i++)
         self->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
     /* Non-blocking: the GIL stays held (releasing it costs more than the call waits). */
     int got = recvmmsg(self->fd, self->msgs, self->count, MSG_DONTWAIT, NULL);
-    if (got < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return PyList_New(0);
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
+    if (got >= 0)
+        return got;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return 0;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+}
+
+static PyObject *Batch_recv(Batch *self, PyObject *unused) {
+    int got = receive_batch(self);
+    if (got < 0)
+        return NULL;
     PyObject *out = PyList_New(got);
     if (out == NULL)
         return NULL;

@@ -36,6 +36,9 @@ typedef struct {
 PyObject *address_tuple(const struct sockaddr_in6 *name, socklen_t length);
 /* Fill `name` from an address tuple; -1 with an exception set if it is not one. */
 int fill_address(PyObject *addr, struct sockaddr_in6 *name, socklen_t *length);
+/* recvmmsg into the receive buffers (never waiting): how many came, 0 if none was waiting, -1
+ * with an exception set on any other error. Resets the prepared and received counts. */
+int receive_batch(Batch *self);
 /* sendmmsg over msgs[0:n] -> (sent, errno of the first refused or 0). */
 PyObject *send_messages(Batch *self, struct mmsghdr *msgs, Py_ssize_t n);
 

@@ -81,15 +81,9 @@ PyObject *Batch_serve(Batch *self, PyObject *tables) {
     Hits hits;
     if (hits_open(&hits, tables) < 0)
         return NULL;
-    self->prepared = self->received = 0;
-    for (unsigned int i = 0; i < self->count; i++)
-        self->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
-    int got = recvmmsg(self->fd, self->msgs, self->count, MSG_DONTWAIT, NULL);
-    if (got < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return Py_BuildValue("(iN)", 0, PyList_New(0));
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
+    int got = receive_batch(self);
+    if (got < 0)
+        return NULL;
     PyObject *misses = PyList_New(0);
     PyObject *client = NULL;
     struct sockaddr_in6 last;
@@ -198,14 +192,21 @@ PyObject *Batch_prepare(Batch *self, PyObject *items) {
     return Py_BuildValue("(nn)", k, skipped);
 }
 
+/* The prepared reply to start from (an index into the prepared replies); -1 with an exception. */
+static int parse_start(Batch *self, PyObject *args, Py_ssize_t *start) {
+    if (!PyArg_ParseTuple(args, "n", start))
+        return -1;
+    if (*start < 0 || *start > self->prepared) {
+        PyErr_SetString(PyExc_IndexError, "start out of range");
+        return -1;
+    }
+    return 0;
+}
+
 PyObject *Batch_send_prepared(Batch *self, PyObject *args) {
     Py_ssize_t start;
-    if (!PyArg_ParseTuple(args, "n", &start))
+    if (parse_start(self, args, &start) < 0)
         return NULL;
-    if (start < 0 || start > self->prepared) {
-        PyErr_SetString(PyExc_IndexError, "start out of range");
-        return NULL;
-    }
     Py_ssize_t n = self->prepared - start;
     if (n > MAX_VLEN)
         n = MAX_VLEN;
@@ -216,12 +217,8 @@ PyObject *Batch_send_prepared(Batch *self, PyObject *args) {
 
 PyObject *Batch_pending(Batch *self, PyObject *args) {
     Py_ssize_t start;
-    if (!PyArg_ParseTuple(args, "n", &start))
+    if (parse_start(self, args, &start) < 0)
         return NULL;
-    if (start < 0 || start > self->prepared) {
-        PyErr_SetString(PyExc_IndexError, "start out of range");
-        return NULL;
-    }
     PyObject *out = PyList_New(0);
     for (Py_ssize_t k = start; out != NULL && k < self->prepared; k++) {
         Py_ssize_t i = self->origin[k];

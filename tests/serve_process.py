@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +22,16 @@ import dns.query
 import dns.rcode
 
 from dnsd.parsers import format_host_port
+
+
+def ipv6_loopback() -> bool:
+    """True when this machine can bind ::1 (IPv6 tests skip without it)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -78,6 +90,19 @@ def wait_until_answering(served: Served, deadline: float = 20.0) -> None:
         except (OSError, dns.exception.Timeout):
             time.sleep(0.1)
     raise RuntimeError(f"dnsd did not answer within {deadline}s:\n{served.log()}")
+
+
+def http_json(served: Served, path: str, host: str = "127.0.0.1") -> Any:
+    """GET `path` from dnsd's HTTP API: the JSON body (of an error status too), or None when
+    nothing answers."""
+    url = f"http://{host}:{served.http_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+    except OSError:
+        return None
 
 
 def wait_until_ready(served: Served, deadline: float = 20.0) -> None:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 IMAGE = "dnsd-test-busybox:latest"
 RUN = Path("/run/dnsd-swarm")
 DATA = Path("/var/lib/dnsd-swarm")
@@ -320,3 +322,30 @@ def private_swarm(place: Place = SWARM) -> Iterator[PrivateSwarm]:
         yield swarm
     finally:
         swarm.stop()
+
+
+def swarm_or_skip(place: Place = SWARM) -> Iterator[PrivateSwarm]:
+    """For a module fixture: a private swarm engine at `place` (every container and network it
+    made is removed at the end); fails under CI and skips elsewhere when none can start here."""
+    why = available()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"no private swarm engine: {why}")
+        pytest.skip(f"no private swarm engine: {why}")
+    with private_swarm(place) as swarm:
+        yield swarm
+
+
+def nslookup_a(engine: PrivateSwarm, client: str, name: str, server: str) -> list[str]:
+    """busybox nslookup inside `client` (a real DNS query from its own addresses): the A
+    addresses after the `Name:` line, sorted ([] for an answer without any). Fails when the
+    server did not answer at all."""
+    done = subprocess.run(
+        ["docker", "-H", engine.place.url, "exec", client, "nslookup", "-type=a", name, server],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert "timed out" not in out and "no servers" not in out, out  # dnsd must have answered
+    lines = out.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Name:")), len(lines))
+    return sorted(line.split()[-1] for line in lines[start:] if line.startswith("Address"))

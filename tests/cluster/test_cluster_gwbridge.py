@@ -15,21 +15,15 @@ one swarm here), so the address is checked, not routed to. No timing assertions.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.cluster.conftest import LEASE_TTL, NodeFactory, answer, wait_for
 from tests.cluster.etcd_cluster import EtcdCluster
-from tests.serve_process import Served, dnsd_serve, free_port
-from tests.swarm_engine import IMAGE, Place, PrivateSwarm, available, private_swarm
+from tests.serve_process import dnsd_serve, free_port, http_json
+from tests.swarm_engine import IMAGE, Place, PrivateSwarm, nslookup_a, swarm_or_skip
 
 pytestmark = pytest.mark.docker
 
@@ -40,48 +34,14 @@ HOST_B = Place("gwbridge-b", bridge="dnsd-gwc-gw", default_bridge="dnsd-gwc0", s
 SLEEP = (IMAGE, "sleep", "600")
 
 
-def _engine(place: Place) -> Iterator[PrivateSwarm]:
-    why = available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"no private swarm engine: {why}")
-        pytest.skip(f"no private swarm engine: {why}")
-    with private_swarm(place) as swarm:  # removes every container and network it made
-        yield swarm
-
-
 @pytest.fixture(scope="module")
 def engine_a(test_image: str) -> Iterator[PrivateSwarm]:
-    yield from _engine(HOST_A)
+    yield from swarm_or_skip(HOST_A)
 
 
 @pytest.fixture(scope="module")
 def engine_b(test_image: str) -> Iterator[PrivateSwarm]:
-    yield from _engine(HOST_B)
-
-
-def nslookup(engine: PrivateSwarm, client: str, name: str, server: str) -> list[str]:
-    """busybox nslookup inside `client`: the A addresses after `Name:`, sorted."""
-    done = subprocess.run(
-        ["docker", "-H", engine.place.url, "exec", client, "nslookup", "-type=a", name, server],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    out = done.stdout + done.stderr
-    assert "timed out" not in out and "no servers" not in out, out  # b must have answered
-    lines = out.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("Name:")), len(lines))
-    return sorted(line.split()[-1] for line in lines[start:] if line.startswith("Address"))
-
-
-def get(served: Served, path: str) -> Any:
-    url = f"http://127.0.0.1:{served.http_port}{path}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as error:
-        return json.load(error)
-    except OSError:
-        return None
+    yield from swarm_or_skip(HOST_B)
 
 
 def test_an_overlay_client_on_docker_gwbridge_gets_another_hosts_overlay_address(
@@ -111,12 +71,12 @@ def test_an_overlay_client_on_docker_gwbridge_gets_another_hosts_overlay_address
     ):
 
         def knows_web2() -> bool:
-            view = get(b, f"/v1/records/web2?client={client_gw}") or {}
+            view = http_json(b, f"/v1/records/web2?client={client_gw}") or {}
             return view.get("answer") == [web2]
 
         wait_for(knows_web2, "b gives client a's web2", a, b)
-        who = get(b, f"/v1/records/web2?client={client_gw}")["client"]["recognised_as"]
+        who = http_json(b, f"/v1/records/web2?client={client_gw}")["client"]["recognised_as"]
         assert (who["how"], who["container"]) == ("client-address", "client"), who
 
-        assert nslookup(engine_b, "client", f"web2.{zone}.", f"{gateway}:{port}") == [web2]
+        assert nslookup_a(engine_b, "client", f"web2.{zone}.", f"{gateway}:{port}") == [web2]
         assert answer(b, f"web2.{zone}.") in (None, [])  # the host: no overlay to route by

@@ -21,12 +21,9 @@ explain view (`/v1/records/<name>?client=<ip>`) is checked too, for the reasons 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +34,8 @@ import pytest
 from registry.model import UNREACHABLE
 from tests.cluster.conftest import LEASE_TTL, NodeFactory, answer, wait_for
 from tests.cluster.etcd_cluster import EtcdCluster, Relay
-from tests.serve_process import Served, stop_process
-from tests.swarm_engine import IMAGE, Place, PrivateSwarm, available, private_swarm
+from tests.serve_process import Served, http_json, stop_process
+from tests.swarm_engine import IMAGE, Place, PrivateSwarm, nslookup_a, swarm_or_skip
 
 pytestmark = pytest.mark.docker
 
@@ -50,24 +47,12 @@ HTTP = 8053
 
 @pytest.fixture(scope="module")
 def engine(test_image: str) -> Iterator[PrivateSwarm]:
-    why = available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"no private swarm engine: {why}")
-        pytest.skip(f"no private swarm engine: {why}")
-    with private_swarm(OVL) as swarm:  # removes every container and network it made
-        yield swarm
+    yield from swarm_or_skip(OVL)
 
 
 def get(served: Served, path: str) -> Any:
-    url = f"http://{served.host}:{served.http_port}{path}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as error:
-        return json.load(error)
-    except OSError:
-        return None
+    """`path` from b's HTTP API, which listens on b's own address in its namespace."""
+    return http_json(served, path, host=served.host)
 
 
 @contextmanager
@@ -101,20 +86,6 @@ def node_b(
     finally:
         stop_process(process, 5)
         relay.close()
-
-
-def nslookup(engine: PrivateSwarm, client: str, name: str, server: str) -> list[str]:
-    """busybox nslookup inside `client` (a real DNS query from its own address): the A
-    addresses after the `Name:` line, sorted ([] for an answer without any)."""
-    done = subprocess.run(
-        ["docker", "-H", OVL.url, "exec", client, "nslookup", "-type=a", name, server],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    out = done.stdout + done.stderr
-    assert "timed out" not in out and "no servers" not in out, out  # b must have answered
-    lines = out.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("Name:")), len(lines))
-    return sorted(line.split()[-1] for line in lines[start:] if line.startswith("Address"))
 
 
 def published(b: Served, name: str) -> dict[str, str]:
@@ -157,12 +128,12 @@ def test_overlay_clients_get_overlay_addresses_other_clients_the_advertised_one(
 
         # `client` on ov asks b over ov: the overlay addresses (and the advertised address
         # of the container that publishes a port)
-        assert nslookup(engine, "client", web, bhost["ov"]) == sorted([ip["web"], "127.0.0.1"])
-        assert nslookup(engine, "client", quiet, bhost["ov"]) == [ip["quiet"]]
+        assert nslookup_a(engine, "client", web, bhost["ov"]) == sorted([ip["web"], "127.0.0.1"])
+        assert nslookup_a(engine, "client", quiet, bhost["ov"]) == [ip["quiet"]]
 
         # `outsider` on ov2 asks b over ov2: never ov's addresses
-        assert nslookup(engine, "outsider", web, bhost["ov2"]) == ["127.0.0.1"]
-        assert nslookup(engine, "outsider", quiet, bhost["ov2"]) == []
+        assert nslookup_a(engine, "outsider", web, bhost["ov2"]) == ["127.0.0.1"]
+        assert nslookup_a(engine, "outsider", quiet, bhost["ov2"]) == []
 
         # the host (on no overlay) asks b: the advertised address, the host port in SRV;
         # quiet is NOERROR with no data
@@ -185,4 +156,4 @@ def test_overlay_clients_get_overlay_addresses_other_clients_the_advertised_one(
         [lonely] = get(b, "/v1/records/lonely")["endpoints"]
         assert lonely["reason"] == UNREACHABLE
         assert answer(b, f"lonely.{zone}.") == []
-        assert nslookup(engine, "client", f"lonely.{zone}.", bhost["ov"]) == []
+        assert nslookup_a(engine, "client", f"lonely.{zone}.", bhost["ov"]) == []

@@ -17,12 +17,7 @@ Real: the engine, overlay, containers, dnsd process and every DNS query. No timi
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -30,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.serve_process import Served, dnsd_serve, free_port
-from tests.swarm_engine import IMAGE, Place, PrivateSwarm, available, private_swarm
+from tests.serve_process import Served, dnsd_serve, free_port, http_json
+from tests.swarm_engine import IMAGE, Place, PrivateSwarm, nslookup_a, swarm_or_skip
 
 pytestmark = pytest.mark.docker
 
@@ -43,36 +38,7 @@ ZONE = "docker."
 
 @pytest.fixture(scope="module")
 def engine(test_image: str) -> Iterator[PrivateSwarm]:
-    why = available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"no private swarm engine: {why}")
-        pytest.skip(f"no private swarm engine: {why}")
-    with private_swarm(GWB) as swarm:  # removes every container and network it made
-        yield swarm
-
-
-def nslookup(engine: PrivateSwarm, client: str, name: str, server: str) -> list[str]:
-    """busybox nslookup inside `client` (a real query from its own addresses): the A
-    addresses after the `Name:` line, sorted ([] when there are none)."""
-    done = subprocess.run(
-        ["docker", "-H", GWB.url, "exec", client, "nslookup", "-type=a", name, server],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    out = done.stdout + done.stderr
-    assert "timed out" not in out and "no servers" not in out, out  # dnsd must have answered
-    lines = out.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("Name:")), len(lines))
-    return sorted(line.split()[-1] for line in lines[start:] if line.startswith("Address"))
-
-
-def get(served: Served, path: str) -> Any:
-    url = f"http://127.0.0.1:{served.http_port}{path}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as error:
-        return json.load(error)
+    yield from swarm_or_skip(GWB)
 
 
 def wait_for(check: Callable[[], object], what: str, served: Served, timeout: float = 30) -> None:
@@ -86,7 +52,7 @@ def wait_for(check: Callable[[], object], what: str, served: Served, timeout: fl
 def recognised(served: Served, ip: str) -> dict[str, Any]:
     """How dnsd recognises the client at `ip` (the explain view of `web` for that client);
     {} until it is recognised as a container by its docker_gwbridge address."""
-    view = get(served, f"/v1/records/web?client={ip}") or {}
+    view = http_json(served, f"/v1/records/web?client={ip}") or {}
     who = dict((view.get("client") or {}).get("recognised_as") or {})
     return who if who.get("how") == "client-address" else {}
 
@@ -132,15 +98,15 @@ def test_overlay_clients_on_docker_gwbridge_get_their_own_view(
         assert recognised(served, client_gw)["container"] == "client"
 
         # the client on ov, asking from its docker_gwbridge address: ov's addresses only
-        assert nslookup(engine, "client", f"web.{ZONE}", server) == [web_ip]
-        assert nslookup(engine, "client", f"lonely.{ZONE}", server) == []
-        assert nslookup(engine, "client", f"client.{ZONE}", server) == [
+        assert nslookup_a(engine, "client", f"web.{ZONE}", server) == [web_ip]
+        assert nslookup_a(engine, "client", f"lonely.{ZONE}", server) == []
+        assert nslookup_a(engine, "client", f"client.{ZONE}", server) == [
             engine.container_ips("client")[1]["ov"]
         ]  # its own overlay address, never its docker_gwbridge one
 
         # a container connected to ov later is recognised by its new docker_gwbridge address
         engine.docker("run", "-d", "--name", "mover", "--network", "other", *SLEEP)
-        assert nslookup(engine, "mover", f"lonely.{ZONE}", server) != []  # on other: yes
+        assert nslookup_a(engine, "mover", f"lonely.{ZONE}", server) != []  # on other: yes
         engine.docker("network", "connect", "ov", "mover")
         engine.docker("network", "disconnect", "other", "mover")  # now ov only: docker_gwbridge
         has_gw = lambda: "docker_gwbridge" in engine.container_ips("mover")[1]  # noqa: E731
@@ -148,11 +114,11 @@ def test_overlay_clients_on_docker_gwbridge_get_their_own_view(
         mover_gw = engine.container_ips("mover")[1]["docker_gwbridge"]
         wait_for(lambda: recognised(served, mover_gw), "mover recognised", served)
         assert recognised(served, mover_gw)["container"] == "mover"
-        assert nslookup(engine, "mover", f"web.{ZONE}", server) == [web_ip]
-        assert nslookup(engine, "mover", f"lonely.{ZONE}", server) == []
+        assert nslookup_a(engine, "mover", f"web.{ZONE}", server) == [web_ip]
+        assert nslookup_a(engine, "mover", f"lonely.{ZONE}", server) == []
 
         # the host itself on docker_gwbridge is nobody in particular: no overlay address
-        assert get(served, f"/v1/records/web?client={gateway}")["answer"] == []
+        assert http_json(served, f"/v1/records/web?client={gateway}")["answer"] == []
         # a docker_gwbridge address is never a PTR owner
         ptr = served.query(".".join(reversed(client_gw.split("."))) + ".in-addr.arpa.", "PTR")
         assert not ptr.answer
@@ -176,5 +142,5 @@ def test_a_swarm_task_on_docker_gwbridge_gets_its_own_view(
         task_gw = engine.container_ips(container)[1]["docker_gwbridge"]
         wait_for(lambda: recognised(served, task_gw), "the task recognised", served)
         assert recognised(served, task_gw)["source"] == "swarm"
-        assert nslookup(engine, container, f"web.{ZONE}", server) == [web_ip]
-        assert nslookup(engine, container, f"lonely.{ZONE}", server) == []
+        assert nslookup_a(engine, container, f"web.{ZONE}", server) == [web_ip]
+        assert nslookup_a(engine, container, f"lonely.{ZONE}", server) == []

@@ -36,6 +36,7 @@ from tests.dnsd.serve.hits_support import (
     pair,
     read_until,
 )
+from tests.serve_process import ipv6_loopback
 
 FACTORY = binding()
 pytestmark = pytest.mark.skipif(FACTORY is None, reason="recvmmsg extension not built")
@@ -204,15 +205,6 @@ async def test_forwarded_local_and_malformed_in_one_burst_and_the_acl_per_client
     assert p.c.metrics.queries[("A", "NOERROR", "cache")] == 8
     assert p.c.metrics.queries[("A", "NOERROR", "upstream")] == 5
     assert stub.count("fwd.example.") == 2  # once per server
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")

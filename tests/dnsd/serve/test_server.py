@@ -27,6 +27,7 @@ from dnsd.serve.listeners import BindError, DnsServer
 from dnsd.serve.pipeline import ForwardHandler
 from registry import Endpoint, Resync, Store, Upsert
 from tests.dnsd.core_support import answer_texts, crowd, endpoint, rcode_name, sample_endpoints
+from tests.serve_process import ipv6_loopback
 
 HOST = "127.0.0.1"
 TIMEOUT = 5.0
@@ -420,15 +421,6 @@ async def test_query_log_names_client_name_type_and_rcode(caplog: pytest.LogCapt
         f"query {HOST} web-1.docker. A -> NOERROR (local)",
         f"query {HOST} nope.docker. A -> NXDOMAIN (local)",
     ]
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")

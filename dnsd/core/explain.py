@@ -36,6 +36,7 @@ EMBEDDED_ORIGINS = frozenset({Origin.CONTAINER_NAME, Origin.ALIAS, Origin.COMPOS
 (Compose adds the service name as one)."""
 DEFAULT_BRIDGE = "bridge"
 HIDDEN = "not reachable from this client (no shared network)"
+OVERLAY_ONLY = "answered only to clients on its overlay network"
 
 FAIL_OPEN = "fail-open: every endpoint unhealthy"
 
@@ -188,7 +189,7 @@ def record_view(
     endpoints = []
     for ep in claimants:
         entry = endpoint_view(ep, key, view)
-        reason = reasons.get(ep.ref, HIDDEN)
+        reason = reasons.get(ep.ref, HIDDEN) or _unseen(ep, view)
         entry["in_rotation"] = reason == ""
         entry["reason"] = _reason(ep, reason, fail_open)
         endpoints.append(entry)
@@ -205,6 +206,16 @@ def record_view(
         out["client"] = {"networks": sorted(view.networks or ()), "project": view.project}
         out["exists_for_client"] = not resolution.hidden
     return out
+
+
+def _unseen(ep: Endpoint, view: ClientView) -> str:
+    """Why an endpoint in rotation gives this client nothing: every address it has is on an
+    overlay the client is not on (the full view: the host cannot route to an overlay)."""
+    if not ep.addresses or any(view.sees(a) for a in ep.addresses):
+        return ""
+    networks = sorted({a.network for a in ep.addresses})
+    plural = "s" if len(networks) > 1 else ""
+    return f"{OVERLAY_ONLY}{plural} ({', '.join(networks)}); this client is on none of them"
 
 
 def _reason(ep: Endpoint, out_reason: str, fail_open: bool) -> str:

@@ -14,6 +14,8 @@ from registry import (
     Network,
     Networks,
     Origin,
+    Resync,
+    Scope,
     Snapshot,
     UnhealthyPolicy,
     Upsert,
@@ -111,3 +113,55 @@ def test_every_origin_is_listed_and_docker_answering_itself_is_flagged() -> None
     on_bridge = explain_name(SNAP, "old", "docker.", POLICY)
     assert on_bridge is not None and on_bridge["docker_answers_bare_name_on"] == []
     assert "warning" not in explain_text(on_bridge)
+
+
+def remote(name: str, *addresses: Address) -> Endpoint:
+    return Endpoint(
+        "cluster:b", name, name, (NameClaim("api", Origin.COMPOSE_SERVICE),), addresses, node="b"
+    )
+
+
+REMOTE = Snapshot().apply(
+    Resync(
+        "cluster:b",
+        (
+            remote("api-1", Address("10.9.0.5", "ov", Scope.OVERLAY)),
+            remote(
+                "api-2",
+                Address("10.9.0.6", "ov", Scope.OVERLAY),
+                Address("192.0.2.7", "", Scope.HOST),
+            ),
+        ),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("view", "answer", "reasons"),
+    [
+        # the host or anyone unknown: an overlay address is not routable from here, so the
+        # overlay-only replica is listed as giving this client nothing, not as in rotation
+        (
+            ClientView(),
+            ["192.0.2.7"],
+            {
+                "api-1": (
+                    False,
+                    "answered only to clients on its overlay network (ov); this client is on none of them",
+                ),
+                "api-2": (True, ""),
+            },
+        ),
+        (
+            ClientView(frozenset({"ov"})),
+            ["10.9.0.5", "10.9.0.6", "192.0.2.7"],
+            {"api-1": (True, ""), "api-2": (True, "")},
+        ),
+    ],
+)
+def test_an_overlay_only_replica_is_not_shown_in_rotation_for_a_client_it_gives_nothing(
+    view: ClientView, answer: list[str], reasons: dict[str, tuple[bool, str]]
+) -> None:
+    found = record_view(REMOTE, "api", "docker.", POLICY, view=view)
+    assert found is not None and found["answer"] == answer
+    assert {e["container"]: (e["in_rotation"], e["reason"]) for e in entries(found)} == reasons

@@ -147,7 +147,8 @@ REMOTE = Snapshot().apply(
             {
                 "api-1": (
                     False,
-                    "answered only to clients on its overlay network (ov); this client is on none of them",
+                    "answered only to clients on its overlay network (ov);"
+                    " this client is on none of them",
                 ),
                 "api-2": (True, ""),
             },

@@ -7,7 +7,7 @@ newest one and tells subscribers when it changes.
 """
 
 from registry.changes import Change, ChangeKind
-from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert
+from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert, Upserts
 from registry.history import History
 from registry.index import SrvRecord
 from registry.model import Address, Endpoint, Health, NameClaim, Network, Origin, Port, Scope
@@ -43,6 +43,7 @@ __all__ = [
     "UnhealthyPolicy",
     "Unsynced",
     "Upsert",
+    "Upserts",
     "in_rotation",
     "name_key",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from registry.events import Event, Remove, Resync, Upsert
+from registry.events import Event, Remove, Resync, Upsert, Upserts
 from registry.model import Address, Endpoint
 from registry.snapshot import Ref, Snapshot, UnhealthyPolicy
 
@@ -70,6 +70,8 @@ def touched(old: Snapshot, new: Snapshot, event: Event) -> list[Ref]:
         return [event.endpoint.ref]
     if isinstance(event, Remove):
         return [(event.source, event.id)]
+    if isinstance(event, Upserts):
+        return [ep.ref for ep in event.endpoints]
     ids = set(old.source_endpoints(event.source))
     ids.update(new.source_endpoints(event.source))
     return [(event.source, id_) for id_ in sorted(ids)]

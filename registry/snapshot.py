@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert
+from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert, Upserts
 from registry.index import Indexes, Pair, SrvRecord, canonical_ip
 from registry.layered import DELETED, LayeredMap, _Deleted
 from registry.model import Endpoint, Network
@@ -140,6 +140,8 @@ class Snapshot:
         elif isinstance(event, Unsynced):
             pairs = []
             pending = pending | {event.source}
+        elif isinstance(event, Upserts):
+            pairs = _resync_pairs(self._sources.get(event.source, _EMPTY), event, drop=False)
         else:
             pairs = _resync_pairs(self._sources.get(event.source, _EMPTY), event)
             pending = pending - {event.source}
@@ -302,8 +304,11 @@ class Snapshot:
 _EMPTY: LayeredMap[str, Endpoint] = LayeredMap()
 
 
-def _resync_pairs(own: Mapping[str, Endpoint], event: Resync) -> list[Pair]:
-    """(before, after) for every endpoint of the source that the resync adds, changes or drops."""
+def _resync_pairs(
+    own: Mapping[str, Endpoint], event: Resync | Upserts, *, drop: bool = True
+) -> list[Pair]:
+    """(before, after) for every endpoint of the source that the resync adds, changes or
+    (with `drop`) drops. A slice already applied (`Upserts`) is unchanged: the same objects."""
     wanted: dict[str, Endpoint] = {}
     for endpoint in event.endpoints:
         if endpoint.source != event.source:
@@ -314,9 +319,10 @@ def _resync_pairs(own: Mapping[str, Endpoint], event: Resync) -> list[Pair]:
     pairs: list[Pair] = []
     for id_, endpoint in wanted.items():
         before = own.get(id_)
-        if before != endpoint:
+        if before is not endpoint and before != endpoint:
             pairs.append((before, endpoint))
-    pairs += [(ep, None) for id_, ep in own.items() if id_ not in wanted]
+    if drop:
+        pairs += [(ep, None) for id_, ep in own.items() if id_ not in wanted]
     return pairs
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from registry import Endpoint, Event, Networks, Resync, Snapshot, Store, Unsynced, Upsert
+from registry import Endpoint, Event, Networks, Resync, Snapshot, Store, Unsynced, Upsert, Upserts
 from registry.changes import default_reason
 
 log = logging.getLogger("dnsd.registry")
@@ -135,6 +135,8 @@ def describe_changes(old: Snapshot, new: Snapshot, event: Event) -> None:
     before, after = old.source_endpoints(source), new.source_endpoints(source)  # only it changed
     if isinstance(event, Resync):
         ids: Iterable[str] = dict.fromkeys([*after, *before])
+    elif isinstance(event, Upserts):
+        ids = [ep.id for ep in event.endpoints]
     else:
         ids = (event.endpoint.id if isinstance(event, Upsert) else event.id,)
     for id_ in ids:

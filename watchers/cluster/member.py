@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from registry import Endpoint, Event, Remove, Resync, Store, Upsert
+from registry import Endpoint, Event, Remove, Resync, Store, Upsert, Upserts
 from watchers.cluster.bulk_load import BulkLoad
 from watchers.cluster.codec import BadValue, cluster_source, decode, prefix, split_key, stamp
 from watchers.cluster.etcd import Change, Compacted, Etcd, EtcdSettings
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 0.5
 DECODE_SLICE = 256  # values decoded between two turns of the event loop
-RESYNC_GAP = 0.005  # seconds between two of a load's resyncs (a gRPC reply needs a few turns)
+RESYNC_GAP = 0.005  # seconds between two of a load's events (a gRPC reply needs a few turns)
+RESYNC_SLICE = 2000  # a node's endpoints applied at most this many per event (DNS waits meanwhile)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class ClusterMember:
                 await asyncio.sleep(0)  # a big load must not stall DNS answers for long
         nodes = {ep.node for eps in found.values() for ep in eps}
         for node in sorted(set(self.nodes) | nodes):
-            emit(Resync(cluster_source(node), tuple(found.get(cluster_source(node), ()))))
+            emit_resync(emit, cluster_source(node), tuple(found.get(cluster_source(node), ())))
         emit(Resync(cluster_source(self.settings.node), ()))  # marks the load done, even when empty
         self.nodes = {n: {ep.id for ep in found[cluster_source(n)]} for n in nodes}
         self.revision = revision
@@ -285,6 +286,17 @@ class ClusterMember:
             self.rejected += 1
             log.warning("cluster: skipping etcd key %s: %s", key[:300], exc)
             return None
+
+
+def emit_resync(
+    emit: Callable[[Event], object], source: str, endpoints: tuple[Endpoint, ...]
+) -> None:
+    """A node's `Resync`, a big one preceded by slices of it (`Upserts`): each event costs
+    the event loop at most `RESYNC_SLICE` endpoints' work, and the `Resync` then only adds
+    the last slice, drops what is gone and marks the node synced."""
+    for start in range(0, len(endpoints) - RESYNC_SLICE, RESYNC_SLICE):
+        emit(Upserts(source, endpoints[start : start + RESYNC_SLICE]))
+    emit(Resync(source, endpoints))
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from registry import Endpoint, Event, Remove, Resync, Snapshot, Upsert
+from registry import Endpoint, Event, Remove, Resync, Snapshot, Upsert, Upserts
 from watchers.cluster.codec import encode, endpoint_key, node_prefix
 from watchers.cluster.etcd import Etcd
 
@@ -46,6 +46,9 @@ class Publisher:
             self._drop(self._key(source, event.id))
         elif isinstance(event, Resync):
             self._resync(snapshot, event)
+        elif isinstance(event, Upserts):
+            for ep in event.endpoints:
+                self._set(ep)
         if self.dirty:
             self.wake.set()
 

@@ -1,8 +1,9 @@
 """The composition root: builds every part, runs them in one loop, stops them in order.
 
-The only module that imports `watchers`. It owns startup (bind DNS, start the
-HTTP API and the supervised watchers), waits for SIGTERM/SIGINT, and shuts
-down within a bounded time. No DNS or Docker logic lives here.
+The only module that imports `watchers`. It owns startup (bind DNS and the HTTP
+API's sockets, start the supervised watchers, then serve the HTTP API), waits for
+SIGTERM/SIGINT, and shuts down within a bounded time. What only some setups use
+(the Docker SDK, aiohttp) is imported when it is used. No DNS or Docker logic lives here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import logging
 import signal
 import socket
 import struct
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-from aiohttp import web
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from dnsd import privileges
 from dnsd.config import Config, notify_socket
@@ -25,8 +25,8 @@ from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.forward import budget as budget_plan
 from dnsd.forward.admission import default_cap
 from dnsd.ops.change_feed import ChangeFeed
-from dnsd.ops.http_api import start_http
 from dnsd.ops.http_bounds import HTTP_MAX_CONNECTIONS
+from dnsd.ops.http_listen import bind_http
 from dnsd.ops.logs import log_registry_changes
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.readiness import notify_when_synced
@@ -37,14 +37,22 @@ from dnsd.serve.listeners import DnsServer
 from dnsd.workers import WorkerPool
 from registry import History, Store
 from watchers.base import Supervisor, Watcher, WatcherState
-from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
-from watchers.swarm_watcher import SwarmWatcher
+
+if TYPE_CHECKING:  # loaded when used: the Docker SDK only with Docker, aiohttp with the API
+    from aiohttp import web
+
+    from watchers.docker_watcher import DockerWatcher
+
+    StartHttp = Callable[..., Awaitable[tuple[web.AppRunner, list[str]]]]
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 1.5
-STOP_DEADLINE = 4.0  # the whole ordered stop; the process then exits without teardown
+STOP_DEADLINE = 4.0
+# Turns of the loop the watchers get before the HTTP API's import holds it: the cluster
+# member hands its lease grant and range read to gRPC in four, which then complete meanwhile.
+WATCHER_HEAD_START = 8  # the whole ordered stop; the process then exits without teardown
 
 
 def interface_ipv4(name: str) -> str | None:
@@ -77,12 +85,26 @@ def build_watchers(config: Config) -> list[Watcher]:
     watchers: list[Watcher] = [RecordsFile(path, config.zone) for path in config.records]
     swarm = config.swarm == "on" or (config.swarm == "auto" and config.docker)
     if config.docker:
+        from watchers.docker_watcher import DockerWatcher
+
         watchers.append(
             DockerWatcher(url=config.docker_url, host_ip=config.host_ip, leave_swarm_tasks=swarm)
         )
     if swarm:
+        from watchers.swarm_watcher import SwarmWatcher
+
         watchers.append(SwarmWatcher(url=config.docker_url, required=config.swarm == "on"))
     return watchers
+
+
+def docker_watcher(watchers: Iterable[Watcher]) -> DockerWatcher | None:
+    """The Docker watcher among `watchers`, if any. Its module (and the Docker SDK) is only
+    loaded once Docker is enabled, so without it there is nothing to look for."""
+    module = sys.modules.get("watchers.docker_watcher")
+    if module is None:
+        return None
+    kind = module.DockerWatcher
+    return cast("DockerWatcher | None", next((w for w in watchers if isinstance(w, kind)), None))
 
 
 def build_forwarder(
@@ -101,7 +123,7 @@ def build_forwarder(
         upstreams = list(config.upstreams)
     else:
         upstreams = default_upstreams(read_resolv_conf(), listen)
-    docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+    docker = docker_watcher(watchers)
     budget = descriptor_budget(config, len(upstreams), len(listen), len(watchers))
     dynamic = _registry_subnets(store) if docker and config.allow_recursion is None else subnets
     forwarder = Forwarder(
@@ -177,6 +199,13 @@ def build_cluster(config: Config) -> Any:
     )
 
 
+def _import_http_api() -> StartHttp:
+    """The HTTP API's `start_http`, imported on first use (run in a thread by `App.start`)."""
+    from dnsd.ops.http_api import start_http
+
+    return start_http
+
+
 CLUSTER_STATES = {
     "connected": WatcherState.CONNECTED,
     "connecting": WatcherState.RESYNCING,
@@ -207,7 +236,7 @@ class App:
             self.supervisors.append(Supervisor(self.cluster, self.store.apply))
             self.state.cluster_report = self.cluster.report
         self.state.watcher_report = self._watcher_report
-        docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+        docker = docker_watcher(watchers)
         self.state.docker_source = docker.source if docker is not None else None
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers, self.store)
         self.state.forwarder_stats = self.forwarder.stats
@@ -216,6 +245,7 @@ class App:
             config, self.store, build_forwarder, docker.subnets if docker else None
         )
         self.http: web.AppRunner | None = None
+        self._http_sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = log_registry_changes(self.store)
 
@@ -246,7 +276,10 @@ class App:
         return supervisor.status.state
 
     async def start(self) -> None:
-        """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers."""
+        """Bind DNS first (a clear error if it cannot), then the HTTP API's sockets; drop
+        privileges, start the watchers, then load and serve the HTTP API: its import (aiohttp,
+        0.1-0.2 s) runs while the watchers' first requests are in flight, and a client of the
+        API waits in the backlog meanwhile."""
         await self.dns.start(self.listen)
         self.state.listeners = list(self.dns.listeners)
         self.state.dns_bound = True
@@ -254,17 +287,8 @@ class App:
         if self.config.workers > 1:
             await self.workers.start(self.dns.bound)
             log.info("%d DNS worker processes share those ports", self.config.workers - 1)
-        if self.config.http_listen is not None:
-            host, port = self.config.http_listen
-            try:
-                self.http, addresses = await start_http(self.state, host, port)
-            except OSError as exc:
-                where = format_host_port(host, port)
-                raise OSError(
-                    f"cannot listen for HTTP on {where}: {exc.strerror or exc}; "
-                    "choose another --http-listen or 'off'"
-                ) from None
-            self.state.listeners += [f"http {a}" for a in addresses]
+        http = self.config.http_listen
+        self._http_sockets = self._bind_http(*http) if http is not None else []
         # Everything is bound: give up root/capabilities before any watcher runs.
         docker_gids = privileges.socket_gid(self.config.docker_url) if self.config.docker else ()
         log.info("%s", privileges.drop(self.config.user, docker_gids))
@@ -272,6 +296,22 @@ class App:
             self._tasks.append(
                 asyncio.create_task(supervisor.run(), name=supervisor.watcher.source)
             )
+        if http is not None:
+            for _ in range(WATCHER_HEAD_START):
+                await asyncio.sleep(0)
+            start_http = _import_http_api()
+            self.http, addresses = await start_http(self.state, *http, sockets=self._http_sockets)
+            self.state.listeners += [f"http {a}" for a in addresses]
+
+    @staticmethod
+    def _bind_http(host: str, port: int) -> list[socket.socket]:
+        try:
+            return bind_http(host, port)
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen for HTTP on {format_host_port(host, port)}: "
+                f"{exc.strerror or exc}; choose another --http-listen or 'off'"
+            ) from None
 
     def reload(self) -> None:
         """SIGHUP: re-read every records file now, changed or not."""
@@ -293,6 +333,9 @@ class App:
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)
+        else:  # bound, not yet served
+            for sock in self._http_sockets:
+                sock.close()
         await self.workers.stop()
         await self.dns.close()
         await self.forwarder.close()

@@ -1,9 +1,9 @@
 """The composition root: builds every part, runs them in one loop, stops them in order.
 
-The only module that imports `watchers`. It owns startup (bind DNS and the HTTP
-API's sockets, start the supervised watchers, then serve the HTTP API), waits for
-SIGTERM/SIGINT, and shuts down within a bounded time. What only some setups use
-(the Docker SDK, aiohttp) is imported when it is used. No DNS or Docker logic lives here.
+The only module that imports `watchers`. It owns startup (bind DNS, start the
+HTTP API and the supervised watchers), waits for SIGTERM/SIGINT, and shuts
+down within a bounded time. What only some setups use (the Docker SDK, aiohttp)
+is imported when it is used. No DNS or Docker logic lives here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from dnsd.forward import budget as budget_plan
 from dnsd.forward.admission import default_cap
 from dnsd.ops.change_feed import ChangeFeed
 from dnsd.ops.http_bounds import HTTP_MAX_CONNECTIONS
-from dnsd.ops.http_listen import bind_http
 from dnsd.ops.logs import log_registry_changes
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.readiness import notify_when_synced
@@ -49,10 +48,7 @@ if TYPE_CHECKING:  # loaded when used: the Docker SDK only with Docker, aiohttp 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 1.5
-STOP_DEADLINE = 4.0
-# Turns of the loop the watchers get before the HTTP API's import holds it: the cluster
-# member hands its lease grant and range read to gRPC in four, which then complete meanwhile.
-WATCHER_HEAD_START = 8  # the whole ordered stop; the process then exits without teardown
+STOP_DEADLINE = 4.0  # the whole ordered stop; the process then exits without teardown
 
 
 def interface_ipv4(name: str) -> str | None:
@@ -200,7 +196,7 @@ def build_cluster(config: Config) -> Any:
 
 
 def _import_http_api() -> StartHttp:
-    """The HTTP API's `start_http`, imported on first use (run in a thread by `App.start`)."""
+    """The HTTP API's `start_http`, imported when it starts (in a thread: see `App.start`)."""
     from dnsd.ops.http_api import start_http
 
     return start_http
@@ -245,7 +241,6 @@ class App:
             config, self.store, build_forwarder, docker.subnets if docker else None
         )
         self.http: web.AppRunner | None = None
-        self._http_sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = log_registry_changes(self.store)
 
@@ -276,10 +271,9 @@ class App:
         return supervisor.status.state
 
     async def start(self) -> None:
-        """Bind DNS first (a clear error if it cannot), then the HTTP API's sockets; drop
-        privileges, start the watchers, then load and serve the HTTP API: its import (aiohttp,
-        0.1-0.2 s) runs while the watchers' first requests are in flight, and a client of the
-        API waits in the backlog meanwhile."""
+        """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers.
+        The HTTP API's import (aiohttp, 0.1-0.2 s) runs in a thread, so DNS answers meanwhile;
+        it comes before privileges are dropped, as the unprivileged user may not read it."""
         await self.dns.start(self.listen)
         self.state.listeners = list(self.dns.listeners)
         self.state.dns_bound = True
@@ -287,8 +281,18 @@ class App:
         if self.config.workers > 1:
             await self.workers.start(self.dns.bound)
             log.info("%d DNS worker processes share those ports", self.config.workers - 1)
-        http = self.config.http_listen
-        self._http_sockets = self._bind_http(*http) if http is not None else []
+        if self.config.http_listen is not None:
+            start_http = await asyncio.to_thread(_import_http_api)
+            host, port = self.config.http_listen
+            try:
+                self.http, addresses = await start_http(self.state, host, port)
+            except OSError as exc:
+                where = format_host_port(host, port)
+                raise OSError(
+                    f"cannot listen for HTTP on {where}: {exc.strerror or exc}; "
+                    "choose another --http-listen or 'off'"
+                ) from None
+            self.state.listeners += [f"http {a}" for a in addresses]
         # Everything is bound: give up root/capabilities before any watcher runs.
         docker_gids = privileges.socket_gid(self.config.docker_url) if self.config.docker else ()
         log.info("%s", privileges.drop(self.config.user, docker_gids))
@@ -296,22 +300,6 @@ class App:
             self._tasks.append(
                 asyncio.create_task(supervisor.run(), name=supervisor.watcher.source)
             )
-        if http is not None:
-            for _ in range(WATCHER_HEAD_START):
-                await asyncio.sleep(0)
-            start_http = _import_http_api()
-            self.http, addresses = await start_http(self.state, *http, sockets=self._http_sockets)
-            self.state.listeners += [f"http {a}" for a in addresses]
-
-    @staticmethod
-    def _bind_http(host: str, port: int) -> list[socket.socket]:
-        try:
-            return bind_http(host, port)
-        except OSError as exc:
-            raise OSError(
-                f"cannot listen for HTTP on {format_host_port(host, port)}: "
-                f"{exc.strerror or exc}; choose another --http-listen or 'off'"
-            ) from None
 
     def reload(self) -> None:
         """SIGHUP: re-read every records file now, changed or not."""
@@ -333,9 +321,6 @@ class App:
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)
-        else:  # bound, not yet served
-            for sock in self._http_sockets:
-                sock.close()
         await self.workers.stop()
         await self.dns.close()
         await self.forwarder.close()

@@ -194,7 +194,7 @@ App(config, listen_addresses(config))
 print("\\n".join(sorted(sys.modules)))
 """
 NOT_AT_START = {
-    "aiohttp": "the HTTP API's server is loaded after DNS is bound and the watchers started",
+    "aiohttp": "the HTTP API's server loads when the API starts, once DNS is bound",
     "dnsd.ops.http_api": "the same",
     "dnsd.ops.events_api": "the same",
     "docker": "the Docker SDK only with Docker enabled",

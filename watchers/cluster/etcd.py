@@ -61,13 +61,8 @@ class _Client(aetcd.Client):  # type: ignore[misc]
         super().__init__(timeout=TIMEOUT, **kw)
         self._target = target
         self._credentials = credentials
-        self._connecting = asyncio.Lock()  # a session's first calls may overlap
 
     async def connect(self) -> None:
-        async with self._connecting:
-            await self._connect()
-
-    async def _connect(self) -> None:
         if self._connected.is_set():
             return
         options = list(self._options.items())

@@ -174,14 +174,11 @@ class ClusterMember:
         if self.state != "disconnected":  # after a loss, "disconnected" until a session is up
             self.state = "connecting"
         try:
+            await self._lease(etcd)
+            await self.publisher.republish(etcd, self.lease)
             async with asyncio.TaskGroup() as group:
-                # the range read needs no lease: it goes out with the grant, not after it
-                # and the republish (two round trips later)
-                loading = group.create_task(self.load(etcd, emit))
-                await self._lease(etcd)
-                await self.publisher.republish(etcd, self.lease)
                 group.create_task(self._keepalive(etcd))  # a load can outlast the lease's TTL
-                revision = await loading
+                revision = await self.load(etcd, emit)
                 self.state, self.disconnected_since, self.last_error = "connected", None, ""
                 log.info(
                     "cluster: node %s connected to etcd at %s (lease %x, revision %d)",

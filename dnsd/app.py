@@ -2,7 +2,8 @@
 
 The only module that imports `watchers`. It owns startup (bind DNS, start the
 HTTP API and the supervised watchers), waits for SIGTERM/SIGINT, and shuts
-down within a bounded time. No DNS or Docker logic lives here.
+down within a bounded time. What only some setups use (the Docker SDK, aiohttp)
+is imported when it is used. No DNS or Docker logic lives here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import logging
 import signal
 import socket
 import struct
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-from aiohttp import web
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from dnsd import privileges
 from dnsd.config import Config, notify_socket
@@ -25,7 +25,6 @@ from dnsd.forward import Forwarder, default_upstreams, read_resolv_conf
 from dnsd.forward import budget as budget_plan
 from dnsd.forward.admission import default_cap
 from dnsd.ops.change_feed import ChangeFeed
-from dnsd.ops.http_api import start_http
 from dnsd.ops.http_bounds import HTTP_MAX_CONNECTIONS
 from dnsd.ops.logs import log_registry_changes
 from dnsd.ops.metrics import Metrics
@@ -37,9 +36,14 @@ from dnsd.serve.listeners import DnsServer
 from dnsd.workers import WorkerPool
 from registry import History, Store
 from watchers.base import Supervisor, Watcher, WatcherState
-from watchers.docker_watcher import DockerWatcher
 from watchers.records_file import RecordsFile
-from watchers.swarm_watcher import SwarmWatcher
+
+if TYPE_CHECKING:  # loaded when used: the Docker SDK only with Docker, aiohttp with the API
+    from aiohttp import web
+
+    from watchers.docker_watcher import DockerWatcher
+
+    StartHttp = Callable[..., Awaitable[tuple[web.AppRunner, list[str]]]]
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +81,26 @@ def build_watchers(config: Config) -> list[Watcher]:
     watchers: list[Watcher] = [RecordsFile(path, config.zone) for path in config.records]
     swarm = config.swarm == "on" or (config.swarm == "auto" and config.docker)
     if config.docker:
+        from watchers.docker_watcher import DockerWatcher
+
         watchers.append(
             DockerWatcher(url=config.docker_url, host_ip=config.host_ip, leave_swarm_tasks=swarm)
         )
     if swarm:
+        from watchers.swarm_watcher import SwarmWatcher
+
         watchers.append(SwarmWatcher(url=config.docker_url, required=config.swarm == "on"))
     return watchers
+
+
+def docker_watcher(watchers: Iterable[Watcher]) -> DockerWatcher | None:
+    """The Docker watcher among `watchers`, if any. Its module (and the Docker SDK) is only
+    loaded once Docker is enabled, so without it there is nothing to look for."""
+    module = sys.modules.get("watchers.docker_watcher")
+    if module is None:
+        return None
+    kind = module.DockerWatcher
+    return cast("DockerWatcher | None", next((w for w in watchers if isinstance(w, kind)), None))
 
 
 def build_forwarder(
@@ -101,7 +119,7 @@ def build_forwarder(
         upstreams = list(config.upstreams)
     else:
         upstreams = default_upstreams(read_resolv_conf(), listen)
-    docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+    docker = docker_watcher(watchers)
     budget = descriptor_budget(config, len(upstreams), len(listen), len(watchers))
     dynamic = _registry_subnets(store) if docker and config.allow_recursion is None else subnets
     forwarder = Forwarder(
@@ -177,6 +195,13 @@ def build_cluster(config: Config) -> Any:
     )
 
 
+def _import_http_api() -> StartHttp:
+    """The HTTP API's `start_http`, imported when it starts (in a thread: see `App.start`)."""
+    from dnsd.ops.http_api import start_http
+
+    return start_http
+
+
 CLUSTER_STATES = {
     "connected": WatcherState.CONNECTED,
     "connecting": WatcherState.RESYNCING,
@@ -207,7 +232,7 @@ class App:
             self.supervisors.append(Supervisor(self.cluster, self.store.apply))
             self.state.cluster_report = self.cluster.report
         self.state.watcher_report = self._watcher_report
-        docker = next((w for w in watchers if isinstance(w, DockerWatcher)), None)
+        docker = docker_watcher(watchers)
         self.state.docker_source = docker.source if docker is not None else None
         self.forwarder = build_forwarder(config, self.metrics, self.listen, watchers, self.store)
         self.state.forwarder_stats = self.forwarder.stats
@@ -246,7 +271,9 @@ class App:
         return supervisor.status.state
 
     async def start(self) -> None:
-        """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers."""
+        """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers.
+        The HTTP API's import (aiohttp, 0.1-0.2 s) runs in a thread, so DNS answers meanwhile;
+        it comes before privileges are dropped, as the unprivileged user may not read it."""
         await self.dns.start(self.listen)
         self.state.listeners = list(self.dns.listeners)
         self.state.dns_bound = True
@@ -255,6 +282,7 @@ class App:
             await self.workers.start(self.dns.bound)
             log.info("%d DNS worker processes share those ports", self.config.workers - 1)
         if self.config.http_listen is not None:
+            start_http = await asyncio.to_thread(_import_http_api)
             host, port = self.config.http_listen
             try:
                 self.http, addresses = await start_http(self.state, host, port)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from dnsd.config import client_api_url
+
+if TYPE_CHECKING:  # urllib.request (http.client, email) loads when a command runs, not at start
+    import urllib.error
 
 TIMEOUT = 5.0
 
@@ -31,13 +33,16 @@ class NotFound(Exception):
 
 def fetch(api: str, path: str, query: dict[str, str] | None = None) -> object:
     """GET `path` from the API and decode its JSON."""
+    import urllib.error
+    import urllib.request
+
     params = {k: v for k, v in (query or {}).items() if v}
     url = api.rstrip("/") + path + ("?" + urllib.parse.urlencode(params) if params else "")
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        message = _error_text(exc)
+        message = error_text(exc)
         if exc.code == 404:
             raise NotFound(message) from None
         raise Unreachable(f"dnsd API at {api} answered {exc.code}: {message}") from None
@@ -49,7 +54,8 @@ def fetch(api: str, path: str, query: dict[str, str] | None = None) -> object:
         ) from None
 
 
-def _error_text(exc: urllib.error.HTTPError) -> str:
+def error_text(exc: urllib.error.HTTPError) -> str:
+    """The API's JSON `error`, else the HTTP reason."""
     try:
         return str(json.loads(exc.read())["error"])
     except (ValueError, KeyError, TypeError):

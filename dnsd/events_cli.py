@@ -12,14 +12,11 @@ import argparse
 import json
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator
 
-from dnsd.client import Unreachable, fetch
+from dnsd.client import Unreachable, error_text, fetch
 from dnsd.config import client_api_url
-from dnsd.ops.events_api import parse_time
+from dnsd.ops.times import parse_time
 
 READ_TIMEOUT = 60.0  # the server sends a keepalive every 15 s
 RESUMES = 20  # how many times -f reconnects after being dropped, in a row
@@ -104,6 +101,10 @@ def follow(args: argparse.Namespace) -> int:
 
 
 def _follow_once(args: argparse.Namespace, query: dict[str, str]) -> tuple[str, int]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     url = args.api.rstrip("/") + "/v1/events?" + urllib.parse.urlencode(query)
     last = int(query.get("after", "0"))
     try:
@@ -119,19 +120,13 @@ def _follow_once(args: argparse.Namespace, query: dict[str, str]) -> tuple[str, 
                     return "dropped", last
         return "closed", last
     except urllib.error.HTTPError as exc:
-        raise Unreachable(f"dnsd API at {args.api} answered {exc.code}: {_error(exc)}") from None
+        message = error_text(exc)
+        raise Unreachable(f"dnsd API at {args.api} answered {exc.code}: {message}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise Unreachable(
             f"lost the dnsd HTTP API at {args.api} ({getattr(exc, 'reason', exc)}); "
             "is `dnsd serve` running? point --api or DNSD_API at its --http-listen address"
         ) from None
-
-
-def _error(exc: urllib.error.HTTPError) -> str:
-    try:
-        return str(json.loads(exc.read())["error"])
-    except (ValueError, KeyError, TypeError):
-        return str(exc.reason)
 
 
 def _list(value: object) -> list[object]:

@@ -1,10 +1,14 @@
 """The dependency rule: registry imports none of ours; watchers only registry; dnsd not watchers
 (except the composition root). Inside dnsd, the layers of `dnsd/README.md`: imports point down
-only, there is no import cycle, and the pure core does no I/O."""
+only, there is no import cycle, and the pure core does no I/O. `dnsd serve` loads only what
+serving needs before DNS answers and the watchers start."""
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "dnsd.config": ("registry", "dnsd.flags", "dnsd.parsers"),
     "dnsd.client": SETTINGS,
     "dnsd.query": ("dnsd.client", *SETTINGS),
-    "dnsd.events_cli": ("dnsd.client", "dnsd.ops.events_api", *SETTINGS),
+    "dnsd.events_cli": ("dnsd.client", "dnsd.ops.times", *SETTINGS),
     "dnsd.hostdns": ("dnsd.forward.resolvconf", *SETTINGS),
     "dnsd.privileges": (),
     "dnsd.cli": (
@@ -175,3 +179,58 @@ def test_registry_does_no_io() -> None:
             if isinstance(node, ast.ImportFrom) and node.module
         }
         assert not names & banned, f"{path.name} imports {sorted(names & banned)}"
+
+
+# What `dnsd serve` has loaded once its App is built, just before DNS is bound: the command
+# line, the settings and every part it runs, nothing for other commands or unused features.
+SERVE_START = """
+import sys
+from dnsd.app import App, listen_addresses
+from dnsd.cli import build_parser
+from dnsd.config import load
+args = build_parser().parse_args(sys.argv[1:])
+config = load(args)
+App(config, listen_addresses(config))
+print("\\n".join(sorted(sys.modules)))
+"""
+NOT_AT_START = {
+    "aiohttp": "the HTTP API's server loads when the API starts, once DNS is bound",
+    "dnsd.ops.http_api": "the same",
+    "dnsd.ops.events_api": "the same",
+    "docker": "the Docker SDK only with Docker enabled",
+    "requests": "the same",
+    "watchers.docker_watcher": "the same",
+    "watchers.swarm_watcher": "the same",
+    "urllib.request": "the HTTP client of `dnsd ls/explain/events` only when they run",
+    "http.client": "the same",
+    "email": "the same",
+}
+
+
+def serve_start_modules(*flags: str) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DNSD_")}
+    argv = ["serve", "--dns-listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", *flags]
+    out = subprocess.run(
+        [sys.executable, "-c", SERVE_START, *argv],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    return set(out.split())
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--no-docker",),
+        ("--no-docker", "--http-listen", "127.0.0.1:0"),
+        ("--no-docker", "--cluster-etcd", "http://127.0.0.1:9", "--advertise-ip", "127.0.0.1"),
+    ],
+)
+def test_serve_starts_without_what_it_does_not_use_yet(flags: tuple[str, ...]) -> None:
+    modules = serve_start_modules(*flags)
+    assert "dnsd.serve.listeners" in modules  # the probe sees what serving loads
+    loaded = {m: why for m, why in NOT_AT_START.items() if m in modules}
+    assert loaded == {}
+
+
+def test_serve_with_docker_loads_the_docker_sdk() -> None:
+    assert {"docker", "watchers.docker_watcher"} <= serve_start_modules("--docker")

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -26,45 +24,12 @@ from aiohttp import web
 from dnsd.core import explain
 from dnsd.ops.change_feed import ChangeFeed, Follower, TooManyFollowers
 from dnsd.ops.state import ServerState
+from dnsd.ops.times import MAX_TEXT, parse_time, time_text
 from registry import Change
 from registry.names import qualify
 
 KEEPALIVE = 15.0
 WRITE_TIMEOUT = 10.0
-MAX_TEXT = 300
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_CLOCK = re.compile(r"^\d{1,2}:\d\d(:\d\d(\.\d+)?)?$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-TIME_FORMS = "epoch seconds, 2026-11-28T14:02:00Z, 14:02 (UTC, today) or a duration like 10m"
-
-
-def parse_time(text: str, now: float) -> float:
-    """A point in time from what a user typed; raises ValueError naming the accepted forms."""
-    text = text.strip()
-    try:
-        return _parse_time(text, now)
-    except (ValueError, OverflowError):
-        raise ValueError(f"{text[:MAX_TEXT]!r} is not a time; use {TIME_FORMS}") from None
-
-
-def _parse_time(text: str, now: float) -> float:
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    duration = _DURATION.match(text)
-    if duration:
-        return now - float(duration.group(1)) * _UNITS[duration.group(2)]
-    today = datetime.fromtimestamp(now, tz=UTC)
-    if _CLOCK.match(text):
-        clock = datetime.fromisoformat(f"{today.date().isoformat()}T{text.zfill(5)}+00:00")
-        return (clock - timedelta(days=1) if clock.timestamp() > now else clock).timestamp()
-    when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-def time_text(seconds: float) -> str:
-    """UTC ISO 8601 with milliseconds: 2026-11-28T14:02:03.412Z."""
-    moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def name_matcher(text: str, zone: str) -> Callable[[str], bool] | None:

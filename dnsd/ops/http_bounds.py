@@ -13,9 +13,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+if TYPE_CHECKING:  # aiohttp loads with the HTTP API (dnsd.ops.http_api), not with this constant
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dnsd.core import explain
-from dnsd.ops.events_api import time_text
 from dnsd.ops.state import WatcherReport
+from dnsd.ops.times import time_text
 from registry import Change, Endpoint, Snapshot, UnhealthyPolicy
 from registry.names import qualify
 from registry.snapshot import Ref

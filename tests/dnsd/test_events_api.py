@@ -12,10 +12,10 @@ import pytest
 
 from dnsd.config import Config
 from dnsd.ops.change_feed import ChangeFeed
-from dnsd.ops.events_api import parse_time
 from dnsd.ops.http_api import start_http
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.state import ServerState
+from dnsd.ops.times import parse_time
 from registry import Address, Endpoint, Health, History, NameClaim, Origin, Remove, Store, Upsert
 
 NOW = 1_795_850_000.0  # 2026-11-28T07:13:20Z

@@ -145,8 +145,12 @@ def _endpoint(body: dict[str, Any], node: str, source: str, endpoint_id: str) ->
                 raise ValueError("an address is not an object")
             scope = item.get("scope", _LOCAL_TEXT)
             if scope == _LOCAL_TEXT:  # on the node's own networks: checked, then dropped
-                _text(item.get("network", ""))
-                ip_text(_text(item["ip"]))
+                ip, network = item["ip"], item.get("network", "")
+                if type(ip) is not str or type(network) is not str or len(ip) > MAX_TEXT:
+                    raise ValueError("an address's ip and network must be strings")
+                if len(network) > MAX_TEXT:
+                    raise ValueError(f"network: expected at most {MAX_TEXT} characters")
+                ip_text(ip)
                 continue
             akey = (item["ip"], item.get("network", ""), scope)
             address = _ADDRESSES.get(akey) or _address(akey)
@@ -165,10 +169,13 @@ def _endpoint(body: dict[str, Any], node: str, source: str, endpoint_id: str) ->
     project = body.get("project", "")
     if type(project) is not str or len(project) > MAX_TEXT:
         raise ValueError(f"project: expected a string of at most {MAX_TEXT} characters")
-    if len(claims) > 1 and len({c.key for c in claims}) < len(claims):
-        every = tuple(dict.fromkeys(claims + by_node))  # repeated names: keep each once
-    else:
+    count = len(claims)
+    if count < 2 or (count == 2 and claims[0].key != claims[1].key):
         every = (*claims, *by_node)
+    elif len({c.key for c in claims}) == count:
+        every = (*claims, *by_node)
+    else:  # a name claimed twice (for two reasons, or spelt twice): keep each claim once
+        every = tuple(dict.fromkeys(claims + by_node))
     return Endpoint(
         source, endpoint_id, name, every, tuple(kept), ports, health, paused, project, networks,
         node=node,

@@ -81,84 +81,19 @@ def decode(raw: bytes, node: str, endpoint_id: str) -> Endpoint:
 
 
 def _endpoint(body: dict[str, Any], node: str, source: str, endpoint_id: str) -> Endpoint:
-    """One straight pass over the value; every part not seen before goes through a checker
-    below, which raises ValueError (or KeyError, TypeError) for anything not acceptable."""
+    """One pass over the value; what fails a check raises ValueError, KeyError or TypeError."""
     text = body["name"]
     name = _relative(text)  # the endpoint's own name: unique to it, not worth remembering
-    claims: list[NameClaim] = []
-    by_node: list[NameClaim] = []
     items = body.get("names")
-    if items is not None:
-        if type(items) is not list or len(items) > MAX_NAMES:
-            raise ValueError(f"expected a list of at most {MAX_NAMES} names")
-        for item in items:
-            if type(item) is not dict:
-                raise ValueError("a name is not an object")
-            ctext, origin = item["name"], item["origin"]
-            if ctext == text:
-                claim, in_node = _claims(name, origin, node)
-            else:
-                ckey = (ctext, origin, node)
-                claim, in_node = _CLAIMS.get(ckey) or _remember(
-                    _CLAIMS, ckey, _claims(_KEYS.get(ctext) or _key(ctext), origin, node)
-                )
-            claims.append(claim)
-            if in_node is not None:
-                by_node.append(in_node)
+    claims = _claims(items, text, name, node) if items is not None else ()
     host_text = body.get("host")
     host = (_HOSTS.get(host_text) or _host(host_text)) if host_text else None
-    ports: tuple[Port, ...] = ()
     items = body.get("ports")
-    if items is not None:
-        if type(items) is not list or len(items) > MAX_PORTS:
-            raise ValueError(f"expected a list of at most {MAX_PORTS} ports")
-        if items:
-            found = []
-            for item in items:
-                if type(item) is not dict:
-                    raise ValueError("a port is not an object")
-                number, host_port = item.get("port", 0), item.get("host_port", 0)
-                if type(number) is not int or type(host_port) is not int:
-                    raise ValueError("port numbers must be 0-65535")
-                pkey = (
-                    number,
-                    host_port,
-                    item.get("proto", "tcp"),
-                    item.get("name", ""),
-                    item.get("host_ip", ""),
-                    host.ip if host else "",
-                )
-                port = _PORTS.get(pkey, _MISSING)
-                if port is _MISSING:
-                    port = _port(pkey)
-                if port is not None:
-                    found.append(port)
-            ports = tuple(found)
-    kept: list[Address] = []
-    networks: tuple[str, ...] = ()
+    ports = _ports(items, host.ip if host else "") if items is not None else ()
     items = body.get("addresses")
-    if items is not None:
-        if type(items) is not list or len(items) > MAX_ADDRESSES:
-            raise ValueError(f"expected a list of at most {MAX_ADDRESSES} addresses")
-        for item in items:
-            if type(item) is not dict:
-                raise ValueError("an address is not an object")
-            scope = item.get("scope", _LOCAL_TEXT)
-            if scope == _LOCAL_TEXT:  # on the node's own networks: checked, then dropped
-                ip, network = item["ip"], item.get("network", "")
-                if type(ip) is not str or type(network) is not str or len(ip) > MAX_TEXT:
-                    raise ValueError("an address's ip and network must be strings")
-                if len(network) > MAX_TEXT:
-                    raise ValueError(f"network: expected at most {MAX_TEXT} characters")
-                ip_text(ip)
-                continue
-            akey = (item["ip"], item.get("network", ""), scope)
-            address = _ADDRESSES.get(akey) or _address(akey)
-            kept.append(address)
-        if kept:
-            networks = tuple(dict.fromkeys(a.network for a in kept if a.scope is _OVERLAY))
+    addresses, networks = _addresses(items) if items is not None else ([], ())
     if ports and host:
-        kept.append(host)
+        addresses.append(host)
     paused = body.get("paused", False)
     if paused is not True and paused is not False:
         raise ValueError("paused is not true or false")
@@ -169,17 +104,86 @@ def _endpoint(body: dict[str, Any], node: str, source: str, endpoint_id: str) ->
     project = body.get("project", "")
     if type(project) is not str or len(project) > MAX_TEXT:
         raise ValueError(f"project: expected a string of at most {MAX_TEXT} characters")
+    return Endpoint(
+        source, endpoint_id, name, claims, tuple(addresses), ports, health, paused, project,
+        networks, node=node,
+    )  # fmt: skip
+
+
+def _claims(items: object, text: str, name: str, node: str) -> tuple[NameClaim, ...]:
+    """Every name claimed, then each also as `<name>.<node>`, each claim once."""
+    if type(items) is not list or len(items) > MAX_NAMES:
+        raise ValueError(f"expected a list of at most {MAX_NAMES} names")
+    claims: list[NameClaim] = []
+    in_node: list[NameClaim] = []
+    for item in items:
+        if type(item) is not dict:
+            raise ValueError("a name is not an object")
+        claimed, origin = item["name"], item["origin"]
+        if claimed == text:  # the endpoint's own name, already checked
+            claim, also = _claim(name, origin, node)
+        else:
+            ckey = (claimed, origin, node)
+            claim, also = _CLAIMS.get(ckey) or _remember(
+                _CLAIMS, ckey, _claim(_KEYS.get(claimed) or _key(claimed), origin, node)
+            )
+        claims.append(claim)
+        if also is not None:
+            in_node.append(also)
     count = len(claims)
     if count < 2 or (count == 2 and claims[0].key != claims[1].key):
-        every = (*claims, *by_node)
-    elif len({c.key for c in claims}) == count:
-        every = (*claims, *by_node)
-    else:  # a name claimed twice (for two reasons, or spelt twice): keep each claim once
-        every = tuple(dict.fromkeys(claims + by_node))
-    return Endpoint(
-        source, endpoint_id, name, every, tuple(kept), ports, health, paused, project, networks,
-        node=node,
-    )  # fmt: skip
+        return (*claims, *in_node)
+    if len({c.key for c in claims}) == count:
+        return (*claims, *in_node)
+    return tuple(dict.fromkeys(claims + in_node))  # a name claimed twice: each claim once
+
+
+def _ports(items: object, host: str) -> tuple[Port, ...]:
+    """The ports other hosts reach (`_port`), each remembered with the node's address."""
+    if type(items) is not list or len(items) > MAX_PORTS:
+        raise ValueError(f"expected a list of at most {MAX_PORTS} ports")
+    found = []
+    for item in items:
+        if type(item) is not dict:
+            raise ValueError("a port is not an object")
+        number, host_port = item.get("port", 0), item.get("host_port", 0)
+        if type(number) is not int or type(host_port) is not int:
+            raise ValueError("port numbers must be 0-65535")
+        pkey = (
+            number, host_port, item.get("proto", "tcp"), item.get("name", ""),
+            item.get("host_ip", ""), host,
+        )  # fmt: skip
+        port = _PORTS.get(pkey, _MISSING)
+        if port is _MISSING:
+            port = _port(pkey)
+        if port is not None:
+            found.append(port)
+    return tuple(found)
+
+
+def _addresses(items: object) -> tuple[list[Address], tuple[str, ...]]:
+    """The addresses other hosts may use (overlay, any), and the overlay networks they are on;
+    addresses on the node's own networks (scope local) are checked, then dropped."""
+    if type(items) is not list or len(items) > MAX_ADDRESSES:
+        raise ValueError(f"expected a list of at most {MAX_ADDRESSES} addresses")
+    kept: list[Address] = []
+    for item in items:
+        if type(item) is not dict:
+            raise ValueError("an address is not an object")
+        scope = item.get("scope", _LOCAL_TEXT)
+        if scope == _LOCAL_TEXT:
+            ip, network = item["ip"], item.get("network", "")
+            if type(ip) is not str or type(network) is not str or len(ip) > MAX_TEXT:
+                raise ValueError("an address's ip and network must be strings")
+            if len(network) > MAX_TEXT:
+                raise ValueError(f"network: expected at most {MAX_TEXT} characters")
+            ip_text(ip)
+        else:
+            akey = (item["ip"], item.get("network", ""), scope)
+            kept.append(_ADDRESSES.get(akey) or _address(akey))
+    if not kept:
+        return kept, ()
+    return kept, tuple(dict.fromkeys(a.network for a in kept if a.scope is _OVERLAY))
 
 
 def _json(raw: bytes) -> Any:
@@ -225,7 +229,7 @@ def _key(text: str) -> str:
     return _remember(_KEYS, text, _relative(text))
 
 
-def _claims(key: str, origin_text: object, node: str) -> tuple[NameClaim, NameClaim | None]:
+def _claim(key: str, origin_text: object, node: str) -> tuple[NameClaim, NameClaim | None]:
     """The claim of a checked relative key, and its `<name>.<node>` claim if any."""
     origin = ORIGINS.get(origin_text) if type(origin_text) is str else None
     if origin is None:

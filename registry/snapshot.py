@@ -14,20 +14,27 @@ previous one; the caller supplies the clock reading). No I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert
-from registry.index import Indexes, Pair, SrvRecord, canonical_ip
+from registry.index import Indexes, Pair
+from registry.keys import SrvRecord, canonical_ip
 from registry.layered import DELETED, LayeredMap, _Deleted
 from registry.model import Endpoint, Network
+from registry.resolution import (
+    FOUND,
+    HIDDEN,
+    NOT_FOUND,
+    Resolution,
+    UnhealthyPolicy,
+    in_rotation,
+    resolution,
+)
 from registry.view import (
     FULL_VIEW,
     ClientView,
     NetworkIndex,
     Recognition,
     client_view,
-    prefer_project,
     recognition,
     visible_addresses,
     visible_endpoints,
@@ -35,37 +42,6 @@ from registry.view import (
 
 Ref = tuple[str, str]
 Sources = dict[str, LayeredMap[str, Endpoint]]
-
-
-class UnhealthyPolicy(StrEnum):
-    """What a name answers when every endpoint behind it is out for health.
-
-    SERVE_ALL (fail open) answers the not-paused endpoints anyway, so a service
-    whose replicas are all `starting` or `unhealthy` is still reachable;
-    EMPTY answers no addresses (NOERROR, no data).
-    """
-
-    SERVE_ALL = "serve-all"
-    EMPTY = "empty"
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What a name resolves to for one client; `exists` is False for an unknown name.
-
-    `hidden` is True when the name is registered but nothing behind it is visible to
-    this client (the isolation rule): for that client it does not exist.
-    """
-
-    exists: bool
-    addresses: tuple[str, ...] = ()
-    endpoints: tuple[Endpoint, ...] = ()
-    hidden: bool = False
-
-
-NOT_FOUND = Resolution(exists=False)
-HIDDEN = Resolution(exists=False, hidden=True)
-FOUND = Resolution(exists=True)
 
 
 class _AllEndpoints(Mapping[Ref, Endpoint]):
@@ -276,11 +252,7 @@ class Snapshot:
                 return NOT_FOUND
             seen = visible_endpoints(view, tuple(r.endpoint for r in records))
             return FOUND if seen else HIDDEN
-        seen = visible_endpoints(view, claimants)
-        if not seen:
-            return HIDDEN
-        chosen = in_rotation(prefer_project(view, key, seen), policy)
-        return Resolution(True, visible_addresses(view, chosen), chosen)
+        return resolution(view, key, claimants, policy)
 
     def resolve_srv(
         self,
@@ -318,14 +290,3 @@ def _resync_pairs(own: Mapping[str, Endpoint], event: Resync) -> list[Pair]:
             pairs.append((before, endpoint))
     pairs += [(ep, None) for id_, ep in own.items() if id_ not in wanted]
     return pairs
-
-
-def in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
-    """The rotation rule: suspended endpoints (paused, or withdrawn Swarm tasks) and remote
-    ones no client here can reach are out; unhealthy ones too, unless every live one is
-    unhealthy and the policy fails open. The explain view uses this same function."""
-    live = tuple(ep for ep in claimants if ep.live)
-    healthy = tuple(ep for ep in live if ep.healthy)
-    if healthy or policy is UnhealthyPolicy.EMPTY:
-        return healthy
-    return live

@@ -48,26 +48,29 @@ def joiners(endpoints: Iterable[Endpoint]) -> Joiners:
     found = Joiners({}, {}, {}, {})
     names, srv, ips = found.names, found.srv, found.ips
     for ep in sorted(endpoints, key=place_of):
-        claims = ep.claims
-        for key in dict.fromkeys([c.key for c in claims if not c.srv_only]):
+        keys = dict.fromkeys([c.key for c in ep.claims])
+        named = keys  # the keys it answers A/AAAA under: all but SRV-only claims'
+        if any(c.srv_only for c in ep.claims):
+            named = dict.fromkeys([c.key for c in ep.claims if not c.srv_only])
+        for key in named:
             group = names.get(key)
             if group is None:
                 names[key] = [ep]
             else:
                 group.append(ep)
-        if ep.ports:  # one record per port, shared by every SRV name of the endpoint
-            records = [
-                (f"{p.service_label}._{p.proto}.", SrvRecord(ep.name, p.port, ep)) for p in ep.ports
-            ]
-            for key in dict.fromkeys([c.key for c in claims]):
-                for label, record in records:
-                    found_records = srv.get(label + key)
-                    if found_records is None:
-                        srv[label + key] = [record]
-                    else:
-                        found_records.append(record)
-        for ip in owned_ips(ep):
-            _group(ips, ip).append(ep)
+        for port in ep.ports:  # one record per port, shared by every SRV name it is under
+            label = f"{port.service_label}._{port.proto}."
+            record = SrvRecord(ep.name, port.port, ep)
+            for key in keys:
+                srv_key = label + key
+                records = srv.get(srv_key)
+                if records is None:
+                    srv[srv_key] = [record]
+                else:
+                    records.append(record)
+        if ep.addresses:
+            for ip in owned_ips(ep):
+                _group(ips, ip).append(ep)
         if ep.client_addresses:
             for ip in client_ips(ep):
                 _group(found.clients, ip).append(ep)

@@ -5,8 +5,11 @@ in two snapshots and returns one `Change` per (name, endpoint, aspect): the
 endpoint started or stopped answering for the name, an address came or went,
 it moved in or out of rotation, was paused, renamed, or its ports changed.
 Each record carries the event's `reason` and what the name answers right
-after the change. Pure: no I/O, no clock (the caller passes the time), and it
-decides nothing about answers that `Snapshot.resolve` does not.
+after the change. In steps: `aspects` (what differs; `counted_aspects` derives
+only the last N and counts the rest), `unmade` (numbered records holding their
+name's claimants) and `made` (the answers, derived from those claimants).
+Pure: no I/O, no clock (the caller passes the time), and it decides nothing
+about answers that `Snapshot.resolve` does not.
 """
 
 from __future__ import annotations

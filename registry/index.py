@@ -53,10 +53,7 @@ class Indexes:
     def changed(self, pairs: Iterable[Pair]) -> Indexes:
         """New indexes after `pairs`; each touched key is rebuilt once, however many pairs
         touch it (a resync of thousands of endpoints behind one name stays linear). Pairs
-        that only add endpoints (a first load) take `added`, the one-pass bulk build."""
-        pairs = pairs if isinstance(pairs, list) else list(pairs)
-        if all(before is None for before, _ in pairs):
-            return self.added([after for _, after in pairs if after is not None])
+        that only add endpoints (a first load) cost less through `added`, the bulk build."""
         names: Edits[Endpoint] = {}
         srv: Edits[SrvRecord] = {}
         ips: Edits[Endpoint] = {}

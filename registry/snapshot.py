@@ -91,11 +91,7 @@ class Snapshot:
         self._sources: Sources = {}
         self._indexes = Indexes()
         if endpoints:
-            grouped: dict[str, dict[str, Endpoint]] = {}
-            for ep in endpoints.values():
-                grouped.setdefault(ep.source, {})[ep.id] = ep
-            self._sources = {s: LayeredMap(m) for s, m in grouped.items()}
-            self._indexes = self._indexes.added([e for m in grouped.values() for e in m.values()])
+            self._sources, self._indexes = self._added(list(endpoints.values()))
 
     # -- events -------------------------------------------------------------
     def apply(self, event: Event, now: int | None = None) -> Snapshot:
@@ -130,6 +126,15 @@ class Snapshot:
         now: int | None,
         networks: NetworkIndex | None = None,
     ) -> Snapshot:
+        new = Snapshot.__new__(Snapshot)
+        new.version = self.version + 1
+        new.pending = pending
+        new.changed_at = self.changed_at if now is None else max(self.changed_at, now)
+        new._networks = networks or self._networks
+        if pairs and all(before is None for before, _ in pairs):  # a first load: bulk build
+            added = [after for _, after in pairs if after is not None]
+            new._sources, new._indexes = self._added(added)
+            return new
         per_source: dict[str, dict[str, Endpoint | _Deleted]] = {}
         for before, after in pairs:
             ref = (after or before).ref  # type: ignore[union-attr]
@@ -141,14 +146,21 @@ class Snapshot:
                 sources[source] = updated
             else:
                 sources.pop(source, None)
-        new = Snapshot.__new__(Snapshot)
-        new.version = self.version + 1
-        new.pending = pending
-        new.changed_at = self.changed_at if now is None else max(self.changed_at, now)
-        new._networks = networks or self._networks
         new._sources = sources
         new._indexes = self._indexes.changed(pairs) if pairs else self._indexes
         return new
+
+    def _added(self, endpoints: list[Endpoint]) -> tuple[Sources, Indexes]:
+        """The sources and indexes with `endpoints` added, none of which is held yet (the bulk
+        build: each source's map is built once and adopted, see `LayeredMap.joined`)."""
+        grouped: dict[str, dict[str, Endpoint]] = {}
+        for ep in endpoints:
+            grouped.setdefault(ep.source, {})[ep.id] = ep
+        sources = dict(self._sources)
+        for source, own in grouped.items():
+            sources[source] = sources.get(source, _EMPTY).joined(own)
+        unique = [ep for own in grouped.values() for ep in own.values()]  # one per (source, id)
+        return sources, self._indexes.added(unique)
 
     # -- reads --------------------------------------------------------------
     @property

@@ -9,10 +9,11 @@ newest one and tells subscribers when it changes.
 from registry.changes import Change, ChangeKind
 from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert, Upserts
 from registry.history import History
-from registry.index import SrvRecord
+from registry.keys import SrvRecord
 from registry.model import Address, Endpoint, Health, NameClaim, Network, Origin, Port, Scope
 from registry.names import name_key
-from registry.snapshot import Resolution, Snapshot, UnhealthyPolicy, in_rotation
+from registry.resolution import Resolution, UnhealthyPolicy, in_rotation
+from registry.snapshot import Snapshot
 from registry.store import Store
 from registry.view import FULL_VIEW, ClientView, Recognised, Recognition
 

@@ -5,20 +5,24 @@ in two snapshots and returns one `Change` per (name, endpoint, aspect): the
 endpoint started or stopped answering for the name, an address came or went,
 it moved in or out of rotation, was paused, renamed, or its ports changed.
 Each record carries the event's `reason` and what the name answers right
-after the change. Pure: no I/O, no clock (the caller passes the time), and it
-decides nothing about answers that `Snapshot.resolve` does not.
+after the change. In steps: `aspects` (what differs; `counted_aspects` derives
+only the last N and counts the rest), `unmade` (numbered records holding their
+name's claimants) and `made` (the answers, derived from those claimants).
+Pure: no I/O, no clock (the caller passes the time), and it decides nothing
+about answers that `Snapshot.resolve` does not.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from registry.events import Event, Remove, Resync, Upsert, Upserts
 from registry.model import Address, Endpoint
-from registry.snapshot import Ref, Snapshot, UnhealthyPolicy
+from registry.resolution import NOT_FOUND, UnhealthyPolicy, resolution
+from registry.snapshot import Snapshot
+from registry.view import FULL_VIEW
 
 
 class ChangeKind(StrEnum):
@@ -64,17 +68,20 @@ def default_reason(event: Event) -> str:
     return f"resync of {event.source}"
 
 
-def touched(old: Snapshot, new: Snapshot, event: Event) -> list[Ref]:
-    """The endpoint refs `event` can have changed (all of a source for a resync)."""
-    if isinstance(event, Upsert):
-        return [event.endpoint.ref]
-    if isinstance(event, Remove):
-        return [(event.source, event.id)]
+def touched(old: Snapshot, new: Snapshot, event: Event) -> list[Pair]:
+    """(before, after) of every endpoint `event` can have changed (all of a source for a
+    resync, by id; the endpoints of a slice of one)."""
+    if isinstance(event, Upsert | Remove):
+        source, id_ = event.endpoint.ref if isinstance(event, Upsert) else (event.source, event.id)
+        return [(old.source_endpoints(source).get(id_), new.source_endpoints(source).get(id_))]
     if isinstance(event, Upserts):
-        return [ep.ref for ep in event.endpoints]
-    ids = set(old.source_endpoints(event.source))
-    ids.update(new.source_endpoints(event.source))
-    return [(event.source, id_) for id_ in sorted(ids)]
+        before, after = old.source_endpoints(event.source), new.source_endpoints(event.source)
+        return [(before.get(ep.id), after.get(ep.id)) for ep in event.endpoints]
+    if not isinstance(event, Resync):
+        return []  # pending sources and networks change no endpoint
+    before, after = old.source_endpoints(event.source), new.source_endpoints(event.source)
+    ids = sorted({*before, *after}) if before else sorted(after)
+    return [(before.get(id_), after.get(id_)) for id_ in ids]
 
 
 def changes(
@@ -90,6 +97,7 @@ def changes(
     return records(aspects(old, new, event), new, event, at, policy, first_seq)
 
 
+Pair = tuple[Endpoint | None, Endpoint | None]
 Aspect = tuple[str, ChangeKind, str, Endpoint]
 Found = tuple[Aspect, bool]  # an aspect, and whether its endpoint is gone
 
@@ -97,12 +105,33 @@ Found = tuple[Aspect, bool]  # an aspect, and whether its endpoint is gone
 def aspects(old: Snapshot, new: Snapshot, event: Event) -> list[Found]:
     """What differs, in record order, before any record is made (cheap: no answers)."""
     found: list[Found] = []
-    for ref in touched(old, new, event):
-        before = old.source_endpoints(ref[0]).get(ref[1])
-        after = new.source_endpoints(ref[0]).get(ref[1])
+    for before, after in touched(old, new, event):
         if before != after:
             found += [(aspect, after is None) for aspect in _aspects(before, after)]
     return found
+
+
+def counted_aspects(
+    old: Snapshot, new: Snapshot, event: Event, limit: int
+) -> tuple[int, list[Found]]:
+    """How many aspects `aspects` finds, and the last `limit` of them: only those are
+    derived, the others are counted (an endpoint that came or went has one per key)."""
+    total = 0
+    tail: list[list[Found]] = []
+    for before, after in reversed(touched(old, new, event)):
+        if before == after:
+            continue
+        if limit > 0:
+            found = [(aspect, after is None) for aspect in _aspects(before, after)]
+            tail.append(found)
+            limit -= len(found)
+            total += len(found)
+        elif before is None or after is None:
+            total += len(_keys(before or after))
+        else:
+            total += len(_aspects(before, after))
+    kept = [aspect for found in reversed(tail) for aspect in found]
+    return total, kept[-limit:] if limit < 0 else kept
 
 
 def records(
@@ -114,22 +143,78 @@ def records(
     first_seq: int = 0,
 ) -> tuple[Change, ...]:
     """The change records of `found` aspects, each with what its name answers in `new`."""
+    return tuple(made(unmade(found, new, event, at, first_seq), policy))
+
+
+@dataclass(frozen=True, slots=True)
+class Unmade:
+    """A numbered change record whose answer is not derived yet: it keeps the endpoints that
+    claimed its name right after the change (None: none did), all the answer depends on."""
+
+    time: float
+    aspect: Aspect
+    reason: str
+    claimants: tuple[Endpoint, ...] | None
+    seq: int
+
+    @property
+    def name(self) -> str:
+        return self.aspect[0]
+
+
+def unmade(
+    found: Iterable[Found], new: Snapshot, event: Event, at: float, first_seq: int = 0
+) -> list[Unmade]:
+    """The records of `found` aspects, numbered from `first_seq` (0: all 0), answers not
+    derived: a name lookup each, however many endpoints claim it."""
     reason = default_reason(event)
     gone = reason + " (gone from the source)" if isinstance(event, Resync) else reason
-    seq = itertools.count(first_seq) if first_seq else itertools.repeat(0)
-    answers: dict[str, tuple[str, ...]] = {}
+    names = new.names()
+    claimants: dict[str, tuple[Endpoint, ...] | None] = {}
+    out: list[Unmade] = []
+    seq, step = first_seq, 1 if first_seq else 0
+    for aspect, removed in found:
+        key = aspect[0]
+        held = claimants[key] if key in claimants else claimants.setdefault(key, names.get(key))
+        out.append(Unmade(at, aspect, gone if removed else reason, held, seq))
+        seq += step
+    return out
+
+
+def made(items: Iterable[Change | Unmade], policy: UnhealthyPolicy) -> list[Change]:
+    """Every item as a `Change`: what an unmade record's name answers (the client-less view,
+    as `Snapshot.resolve(key, None, policy)` gives it) is derived once per name and claimants."""
+    answers: dict[tuple[str, int], tuple[str, ...]] = {}
     out: list[Change] = []
-    for (key, kind, detail, ep), removed in found:
-        answer = answers.get(key)
+    for item in items:
+        if isinstance(item, Change):
+            out.append(item)
+            continue
+        key, kind, detail, ep = item.aspect
+        claimants = item.claimants
+        answer = answers.get((key, id(claimants)))
         if answer is None:
-            answer = answers[key] = new.resolve(key, None, policy).addresses
-        why = gone if removed else reason
+            found = resolution(FULL_VIEW, key, claimants, policy) if claimants else NOT_FOUND
+            answer = answers[(key, id(claimants))] = found.addresses
         detail = _fail_open_note(kind, detail, ep, answer)
-        out.append(Change(at, key, kind, detail, ep.name, ep.id, ep.source, why, answer, next(seq)))
-    return tuple(out)
+        out.append(
+            Change(
+                item.time,
+                key,
+                kind,
+                detail,
+                ep.name,
+                ep.id,
+                ep.source,
+                item.reason,
+                answer,
+                item.seq,
+            )
+        )
+    return out
 
 
-def _aspects(before: Endpoint | None, after: Endpoint | None) -> Iterable[Aspect]:
+def _aspects(before: Endpoint | None, after: Endpoint | None) -> list[Aspect]:
     """(name key, kind, detail, endpoint) for each thing that differs, sorted by name."""
     old_keys = _keys(before)
     new_keys = _keys(after)

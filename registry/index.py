@@ -6,101 +6,32 @@ names -> claimants, SRV names -> records, address -> owners, client-only address
 (`Endpoint.client_addresses`: who asks, never answered), and the count of names below
 each relative name (empty non-terminals). Cost is proportional to the names, ports and
 addresses of the changed endpoints; pairs that only add endpoints (a first load) take
-`Indexes.added`, one pass that merges each key once. Pure data: no I/O.
+`Indexes.added`, the bulk build of `registry.bulk`. Which keys an endpoint puts where is
+`registry.keys`. Pure data: no I/O.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 
+from registry.bulk import counted, joined, joiners, place_of, record_place, suffix_counts
+from registry.keys import (
+    SrvRecord,
+    client_ips,
+    name_keys,
+    order,
+    owned_ips,
+    srv_keys,
+    srv_records,
+    suffixes,
+)
 from registry.layered import DELETED, LayeredMap, _Deleted
-from registry.model import Endpoint, ip_text
-from registry.names import is_absolute
-from registry.reachability import identifies_client
+from registry.model import Endpoint
 
 Pair = tuple[Endpoint | None, Endpoint | None]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class SrvRecord:
-    """An SRV answer: `target` is the owning endpoint's canonical name key."""
-
-    target: str
-    port: int
-    endpoint: Endpoint
-
-
-def order(ep: Endpoint) -> tuple[str, str, str]:
-    """The stable order of claimants: canonical name, then source, then id."""
-    return (ep.name, ep.source, ep.id)
-
-
-def canonical_ip(ip: str) -> str:
-    try:
-        return ip_text(ip)
-    except ValueError:
-        return ip
-
-
-def claim_keys(ep: Endpoint | None) -> tuple[str, ...]:
-    """Every key the endpoint claims, SRV-only claims included (they name its SRV records)."""
-    return tuple(dict.fromkeys(c.key for c in ep.claims)) if ep else ()
-
-
-def name_keys(ep: Endpoint | None) -> tuple[str, ...]:
-    """The keys the endpoint answers A/AAAA under: those with a claim that is not SRV-only."""
-    return tuple(dict.fromkeys(c.key for c in ep.claims if not c.srv_only)) if ep else ()
-
-
-def srv_records(ep: Endpoint | None) -> dict[str, list[SrvRecord]]:
-    out: dict[str, list[SrvRecord]] = {}
-    for key in claim_keys(ep):
-        assert ep is not None
-        for port in ep.ports:
-            srv_key = f"{port.service_label}._{port.proto}.{key}"
-            out.setdefault(srv_key, []).append(SrvRecord(ep.name, port.port, ep))
-    return out
-
-
-def srv_keys(ep: Endpoint | None) -> list[str]:
-    if ep is None or not ep.ports:
-        return []
-    labels = dict.fromkeys(f"{p.service_label}._{p.proto}" for p in ep.ports)
-    return [f"{label}.{key}" for key in claim_keys(ep) for label in labels]
-
-
-def owned_ips(ep: Endpoint | None) -> tuple[str, ...]:
-    if ep is None:
-        return ()
-    return tuple(dict.fromkeys(canonical_ip(a.ip) for a in ep.addresses if identifies_client(a)))
-
-
-def client_ips(ep: Endpoint | None) -> tuple[str, ...]:
-    """The addresses that only identify the endpoint as a client (never answered)."""
-    if ep is None or not ep.client_addresses:
-        return ()
-    return tuple(dict.fromkeys(canonical_ip(a.ip) for a in ep.client_addresses))
-
-
-def identity_ips(ep: Endpoint | None) -> tuple[str, ...]:
-    """Every address a query from this endpoint may come from: its own and its client ones."""
-    return tuple(dict.fromkeys(owned_ips(ep) + client_ips(ep)))
-
-
-def suffixes(key: str) -> list[str]:
-    """Every proper suffix of a relative key (`db.shop` -> [`shop`]); none for absolute keys."""
-    if is_absolute(key):
-        return []
-    out = []
-    dot = key.find(".")
-    while dot >= 0:
-        out.append(key[dot + 1 :])
-        dot = key.find(".", dot + 1)
-    return out
 
 
 EndpointChanges = dict[str, tuple[Endpoint, ...] | _Deleted]
@@ -122,10 +53,7 @@ class Indexes:
     def changed(self, pairs: Iterable[Pair]) -> Indexes:
         """New indexes after `pairs`; each touched key is rebuilt once, however many pairs
         touch it (a resync of thousands of endpoints behind one name stays linear). Pairs
-        that only add endpoints (a first load) take `added`, the one-pass bulk build."""
-        pairs = pairs if isinstance(pairs, list) else list(pairs)
-        if all(before is None for before, _ in pairs):
-            return self.added([after for _, after in pairs if after is not None])
+        that only add endpoints (a first load) cost less through `added`, the bulk build."""
         names: Edits[Endpoint] = {}
         srv: Edits[SrvRecord] = {}
         ips: Edits[Endpoint] = {}
@@ -159,33 +87,22 @@ class Indexes:
         new.clients = self.clients.update(_merged(clients, self.clients, lambda ep: ep))
         return new
 
-    def added(self, endpoints: list[Endpoint]) -> Indexes:
+    def added(self, endpoints: Iterable[Endpoint]) -> Indexes:
         """New indexes with `endpoints` added (none of them may be indexed yet): one pass
-        collects every key's joiners, then each key is merged once with what it holds."""
-        names: dict[str, list[Endpoint]] = {}
-        srv: dict[str, list[SrvRecord]] = {}
-        ips: dict[str, list[Endpoint]] = {}
-        clients: dict[str, list[Endpoint]] = {}
-        for ep in endpoints:
-            for key in name_keys(ep):
-                _group(names, key).append(ep)
-            if ep.ports:
-                for key, records in srv_records(ep).items():
-                    _group(srv, key).extend(records)
-            for ip in owned_ips(ep):
-                _group(ips, ip).append(ep)
-            for ip in client_ips(ep):
-                _group(clients, ip).append(ep)
-        name_changes = joined(names, self.names, _itself)
-        srv_changes = joined(srv, self.srv, _owner)
-        appeared = [k for k in names if k not in self.names]
-        appeared += [k for k in srv if k not in self.srv]
+        groups every key's joiners in order, then each key is merged once with what it holds
+        (`registry.bulk`)."""
+        groups = joiners(endpoints)
+        names, appeared = joined(groups.names, self.names, place_of)
+        srv, appeared_srv = joined(groups.srv, self.srv, record_place)
+        counts = suffix_counts(appeared)
+        for suffix, count in suffix_counts(appeared_srv).items():
+            counts[suffix] = counts.get(suffix, 0) + count
         new = Indexes()
-        new.below = self._counted_below((key, 1) for key in appeared)
-        new.names = self.names.update(name_changes)
-        new.srv = self.srv.update(srv_changes)
-        new.ips = self.ips.update(joined(ips, self.ips, _itself))
-        new.clients = self.clients.update(joined(clients, self.clients, _itself))
+        new.below = counted(self.below, counts)
+        new.names = self.names.joined(names)
+        new.srv = self.srv.joined(srv)
+        new.ips = self.ips.joined(joined(groups.ips, self.ips, place_of)[0])
+        new.clients = self.clients.joined(joined(groups.clients, self.clients, place_of)[0])
         return new
 
     def _below(self, names: EndpointChanges, srv: SrvChanges) -> LayeredMap[str, int]:
@@ -258,58 +175,3 @@ def _spliced(
         i = bisect.bisect_right(items, place(group[0]), key=place)
         items[i:i] = group
     return items
-
-
-def _group(groups: dict[str, list[T]], key: str) -> list[T]:
-    found = groups.get(key)
-    if found is None:
-        found = groups[key] = []
-    return found
-
-
-def _itself(ep: Endpoint) -> Endpoint:
-    return ep
-
-
-def _owner(record: SrvRecord) -> Endpoint:
-    return record.endpoint
-
-
-def joined(
-    additions: dict[str, list[T]],
-    index: Mapping[str, tuple[T, ...]],
-    owner: Callable[[T], Endpoint],
-) -> dict[str, tuple[T, ...] | _Deleted]:
-    """Each key's new value: what `index` holds with the joiners (none of them held yet)
-    merged in, in stable order; the same result as `_merged`, without per-pair bookkeeping."""
-
-    def place(item: T) -> Place:
-        return order(owner(item))
-
-    out: dict[str, tuple[T, ...] | _Deleted] = {}
-    for key, joining in additions.items():
-        if len(joining) > 1:
-            joining.sort(key=place)  # stable: one endpoint's SRV records stay in their order
-        current = index.get(key)
-        out[key] = _merged_in(current, joining, place) if current else tuple(joining)
-    return out
-
-
-def _merged_in(
-    current: tuple[T, ...], joining: list[T], place: Callable[[T], Place]
-) -> tuple[T, ...]:
-    """Two sorted runs merged: appended when they do not overlap, one sort when there are
-    many joiners, else each joiner placed by binary search (O(k log n) comparisons)."""
-    if place(current[-1]) < place(joining[0]):
-        return current + tuple(joining)
-    if len(joining) * 16 > len(current):
-        return tuple(sorted(current + tuple(joining), key=place))
-    out: list[T] = []
-    lo = 0
-    for item in joining:
-        i = bisect.bisect_right(current, place(item), lo=lo, key=place)
-        out.extend(current[lo:i])
-        out.append(item)
-        lo = i
-    out.extend(current[lo:])
-    return tuple(out)

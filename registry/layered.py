@@ -9,7 +9,7 @@ no I/O, no knowledge of endpoints or names.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, KeysView, Mapping
 from typing import Final, Generic, TypeVar
 
 K = TypeVar("K")
@@ -88,27 +88,56 @@ class LayeredMap(Mapping[K, V], Generic[K, V]):
             new._fold()
         return new
 
+    def held(self, keys: KeysView[K]) -> set[K]:
+        """The keys among `keys` this map holds, found by set operations over its dicts."""
+        found = keys & self._base.keys()
+        if self._overlay:
+            found |= keys & self._overlay.keys()
+            found = {key for key in found if key in self}
+        return found
+
+    def joined(self, values: dict[K, V]) -> LayeredMap[K, V]:
+        """A new map with `values` set (no deletions; the caller gives the dict up). A big
+        batch becomes the new base in one C-level update, or the base itself when this map
+        is empty (a first load): no entry is copied one by one."""
+        if len(values) <= self._bound():
+            return self.update(values)
+        if self._base or self._overlay:
+            base = self._folded()
+            base.update(values)
+        else:
+            base = values
+        return _based(base)
+
     def _bound(self) -> int:
         """The most entries the overlay holds before it is folded into a new base."""
         return max(MIN_OVERLAY, int(len(self._base) ** 0.5))
 
     def _rebased(self, changes: Mapping[K, V | _Deleted]) -> LayeredMap[K, V]:
-        base = dict(self._base)
-        for layer in (self._overlay, changes):
-            for key, value in layer.items():
-                if isinstance(value, _Deleted):
-                    base.pop(key, None)
-                else:
-                    base[key] = value
-        new: LayeredMap[K, V] = LayeredMap.__new__(LayeredMap)
-        new._base, new._overlay, new._len = base, {}, len(base)
-        return new
+        base = self._folded()
+        for key, value in changes.items():
+            if isinstance(value, _Deleted):
+                base.pop(key, None)
+            else:
+                base[key] = value
+        return _based(base)
 
-    def _fold(self) -> None:
+    def _folded(self) -> dict[K, V]:
+        """A fresh dict of the base with the overlay applied."""
         base = dict(self._base)
         for key, value in self._overlay.items():
             if isinstance(value, _Deleted):
                 base.pop(key, None)
             else:
                 base[key] = value
-        self._base, self._overlay = base, {}
+        return base
+
+    def _fold(self) -> None:
+        self._base, self._overlay = self._folded(), {}
+
+
+def _based(base: dict[K, V]) -> LayeredMap[K, V]:
+    """A map whose base is `base` itself (not copied) and whose overlay is empty."""
+    new: LayeredMap[K, V] = LayeredMap.__new__(LayeredMap)
+    new._base, new._overlay, new._len = base, {}, len(base)
+    return new

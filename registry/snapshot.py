@@ -14,20 +14,27 @@ previous one; the caller supplies the clock reading). No I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 from registry.events import Event, Networks, Remove, Resync, Unsynced, Upsert, Upserts
-from registry.index import Indexes, Pair, SrvRecord, canonical_ip
+from registry.index import Indexes, Pair
+from registry.keys import SrvRecord, canonical_ip
 from registry.layered import DELETED, LayeredMap, _Deleted
 from registry.model import Endpoint, Network
+from registry.resolution import (
+    FOUND,
+    HIDDEN,
+    NOT_FOUND,
+    Resolution,
+    UnhealthyPolicy,
+    in_rotation,
+    resolution,
+)
 from registry.view import (
     FULL_VIEW,
     ClientView,
     NetworkIndex,
     Recognition,
     client_view,
-    prefer_project,
     recognition,
     visible_addresses,
     visible_endpoints,
@@ -35,37 +42,6 @@ from registry.view import (
 
 Ref = tuple[str, str]
 Sources = dict[str, LayeredMap[str, Endpoint]]
-
-
-class UnhealthyPolicy(StrEnum):
-    """What a name answers when every endpoint behind it is out for health.
-
-    SERVE_ALL (fail open) answers the not-paused endpoints anyway, so a service
-    whose replicas are all `starting` or `unhealthy` is still reachable;
-    EMPTY answers no addresses (NOERROR, no data).
-    """
-
-    SERVE_ALL = "serve-all"
-    EMPTY = "empty"
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What a name resolves to for one client; `exists` is False for an unknown name.
-
-    `hidden` is True when the name is registered but nothing behind it is visible to
-    this client (the isolation rule): for that client it does not exist.
-    """
-
-    exists: bool
-    addresses: tuple[str, ...] = ()
-    endpoints: tuple[Endpoint, ...] = ()
-    hidden: bool = False
-
-
-NOT_FOUND = Resolution(exists=False)
-HIDDEN = Resolution(exists=False, hidden=True)
-FOUND = Resolution(exists=True)
 
 
 class _AllEndpoints(Mapping[Ref, Endpoint]):
@@ -115,11 +91,7 @@ class Snapshot:
         self._sources: Sources = {}
         self._indexes = Indexes()
         if endpoints:
-            grouped: dict[str, dict[str, Endpoint]] = {}
-            for ep in endpoints.values():
-                grouped.setdefault(ep.source, {})[ep.id] = ep
-            self._sources = {s: LayeredMap(m) for s, m in grouped.items()}
-            self._indexes = self._indexes.added([e for m in grouped.values() for e in m.values()])
+            self._sources, self._indexes = self._added(list(endpoints.values()))
 
     # -- events -------------------------------------------------------------
     def apply(self, event: Event, now: int | None = None) -> Snapshot:
@@ -156,6 +128,15 @@ class Snapshot:
         now: int | None,
         networks: NetworkIndex | None = None,
     ) -> Snapshot:
+        new = Snapshot.__new__(Snapshot)
+        new.version = self.version + 1
+        new.pending = pending
+        new.changed_at = self.changed_at if now is None else max(self.changed_at, now)
+        new._networks = networks or self._networks
+        if pairs and all(before is None for before, _ in pairs):  # a first load: bulk build
+            added = [after for _, after in pairs if after is not None]
+            new._sources, new._indexes = self._added(added)
+            return new
         per_source: dict[str, dict[str, Endpoint | _Deleted]] = {}
         for before, after in pairs:
             ref = (after or before).ref  # type: ignore[union-attr]
@@ -167,14 +148,21 @@ class Snapshot:
                 sources[source] = updated
             else:
                 sources.pop(source, None)
-        new = Snapshot.__new__(Snapshot)
-        new.version = self.version + 1
-        new.pending = pending
-        new.changed_at = self.changed_at if now is None else max(self.changed_at, now)
-        new._networks = networks or self._networks
         new._sources = sources
         new._indexes = self._indexes.changed(pairs) if pairs else self._indexes
         return new
+
+    def _added(self, endpoints: list[Endpoint]) -> tuple[Sources, Indexes]:
+        """The sources and indexes with `endpoints` added, none of which is held yet (the bulk
+        build: each source's map is built once and adopted, see `LayeredMap.joined`)."""
+        grouped: dict[str, dict[str, Endpoint]] = {}
+        for ep in endpoints:
+            grouped.setdefault(ep.source, {})[ep.id] = ep
+        sources = dict(self._sources)
+        for source, own in grouped.items():
+            sources[source] = sources.get(source, _EMPTY).joined(own)
+        unique = [ep for own in grouped.values() for ep in own.values()]  # one per (source, id)
+        return sources, self._indexes.added(unique)
 
     # -- reads --------------------------------------------------------------
     @property
@@ -278,11 +266,7 @@ class Snapshot:
                 return NOT_FOUND
             seen = visible_endpoints(view, tuple(r.endpoint for r in records))
             return FOUND if seen else HIDDEN
-        seen = visible_endpoints(view, claimants)
-        if not seen:
-            return HIDDEN
-        chosen = in_rotation(prefer_project(view, key, seen), policy)
-        return Resolution(True, visible_addresses(view, chosen), chosen)
+        return resolution(view, key, claimants, policy)
 
     def resolve_srv(
         self,
@@ -324,14 +308,3 @@ def _resync_pairs(
     if drop:
         pairs += [(ep, None) for id_, ep in own.items() if id_ not in wanted]
     return pairs
-
-
-def in_rotation(claimants: tuple[Endpoint, ...], policy: UnhealthyPolicy) -> tuple[Endpoint, ...]:
-    """The rotation rule: suspended endpoints (paused, or withdrawn Swarm tasks) and remote
-    ones no client here can reach are out; unhealthy ones too, unless every live one is
-    unhealthy and the policy fails open. The explain view uses this same function."""
-    live = tuple(ep for ep in claimants if ep.live)
-    healthy = tuple(ep for ep in live if ep.healthy)
-    if healthy or policy is UnhealthyPolicy.EMPTY:
-        return healthy
-    return live

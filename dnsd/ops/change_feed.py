@@ -91,8 +91,10 @@ class ChangeFeed:
 
     def _on_change(self, snapshot: Snapshot, event: Event) -> None:
         try:
-            every = bool(self._followers)  # else only the records the history keeps
-            changes = self.history.record(self._last, snapshot, event, self.clock(), every=every)
+            if not self._followers:  # the records are made when the history is read
+                self.history.note(self._last, snapshot, event, self.clock())
+                return
+            changes = self.history.record(self._last, snapshot, event, self.clock())
             for follower in tuple(self._followers):
                 follower.offer(changes)
         except Exception:  # the history must never break the store

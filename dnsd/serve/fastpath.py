@@ -47,7 +47,7 @@ from dnsd.serve.entries import (
 )
 from dnsd.serve.invalidation import EntryIndex, carries_serial, change_of
 from registry import Event, Snapshot, Store
-from registry.index import canonical_ip
+from registry.keys import canonical_ip
 
 MAX_ENTRIES = 50_000
 MAX_BYTES = 64 * 1024 * 1024

@@ -25,7 +25,7 @@ from dnslib import QTYPE
 from dnsd.core import reverse
 from dnsd.core.zone import ZoneSettings
 from registry import Endpoint, Event, Remove, Snapshot, Upsert
-from registry.index import canonical_ip, claim_keys, identity_ips, srv_keys, suffixes
+from registry.keys import canonical_ip, claim_keys, identity_ips, srv_keys, suffixes
 from registry.names import is_absolute
 
 QUESTION = 10  # the key's name starts here: the reply header without its ID comes first

@@ -16,7 +16,18 @@ from dnsd.ops.http_api import start_http
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.state import ServerState
 from dnsd.ops.times import parse_time
-from registry import Address, Endpoint, Health, History, NameClaim, Origin, Remove, Store, Upsert
+from registry import (
+    Address,
+    Endpoint,
+    Health,
+    History,
+    NameClaim,
+    Origin,
+    Remove,
+    Resync,
+    Store,
+    Upsert,
+)
 
 NOW = 1_795_850_000.0  # 2026-11-28T07:13:20Z
 
@@ -101,6 +112,24 @@ async def test_the_history_says_what_changed_when_and_why(server: Server) -> Non
         "reason": "docker container die (exit code 137)", "answer": ["10.0.3.8"],
     }  # fmt: skip
     assert (body["first_seq"], body["last_seq"], body["history_size"]) == (1, 8, 1000)
+
+
+async def test_records_made_when_read_are_the_json_records_made_for_followers() -> None:
+    """Nobody following, the history makes its records only when read; the JSON is the same
+    as when a follower made every record at once (answers, fail-open notes, resync drops)."""
+    bodies = []
+    for followed in (False, True):
+        async for server in serving():
+            if followed:
+                server.feed.follow(lambda change: True)
+            story(server)
+            server.at(NOW + 70, Upsert(api("2", "10.0.3.8", Health.UNHEALTHY), "health"))
+            server.clock[0] = NOW + 80
+            server.store.apply(Resync("docker", (api("3", "10.0.3.9"),), "docker resync"))
+            bodies.append((await server.get(""))[1])
+    assert bodies[0] == bodies[1]
+    text = json.dumps(bodies[0])
+    assert "fail-open" in text and "(gone from the source)" in text
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ def endpoint(rng: random.Random, source: str, i: int) -> Endpoint:
     ports = [
         Port(rng.choice([53, 80, 443]), rng.choice(["tcp", "udp"])) for _ in range(rng.randrange(3))
     ]
+    clients = [Address(rng.choice(IPS), "gwbridge") for _ in range(rng.randrange(3) // 2)]
     return Endpoint(
         source=source,
         id=f"id{i}",
@@ -44,6 +45,7 @@ def endpoint(rng: random.Random, source: str, i: int) -> Endpoint:
         claims=tuple(claims),
         addresses=tuple(addresses),
         ports=tuple(ports),
+        client_addresses=tuple(clients),
     )
 
 
@@ -62,6 +64,7 @@ def same(a: Snapshot, b: Snapshot) -> None:
         assert a.has_names_below(key) == b.has_names_below(key), key
     for ip in IPS:
         assert a.endpoint_at(ip) == b.endpoint_at(ip), ip
+        assert a.client_at(ip) == b.client_at(ip), ip
 
 
 def _suffixes(key: str) -> list[str]:
@@ -131,3 +134,23 @@ def test_a_large_layered_update_equals_small_ones() -> None:
     small = small.update({"3": DELETED, "nope": DELETED})
     assert dict(big) == dict(small) and len(big) == len(small) == 599
     assert dict(base) == {str(i): i for i in range(100)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(st.integers(0, 40), st.integers(0, 9)),
+    st.lists(st.integers(0, 40)),
+    st.dictionaries(st.integers(0, 80), st.integers(10, 19), max_size=400),
+)
+def test_joining_values_equals_updating_with_them(
+    base: dict[int, int], gone: list[int], values: dict[int, int]
+) -> None:
+    """`joined` (a first load's map build, adopting the batch when the map is empty) and
+    `held` give what `update` and membership give, with an overlay of changes and deletions."""
+    layered = LayeredMap(base).update({k: DELETED for k in gone} | {41: 0})
+    before = dict(layered)
+    assert dict(layered.joined(dict(values))) == dict(layered.update(values))
+    assert len(layered.joined(dict(values))) == len(layered.update(values))
+    assert layered.held(values.keys()) == {k for k in values if k in layered}
+    assert dict(layered) == before  # the old map is untouched
+    assert dict(LayeredMap[int, int]().joined(dict(values))) == values

@@ -26,7 +26,7 @@ from registry import (
     Snapshot,
     Upsert,
 )
-from registry.index import identity_ips
+from registry.keys import identity_ips
 
 GW = "docker_gwbridge"
 NETWORKS = (

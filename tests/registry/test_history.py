@@ -289,3 +289,54 @@ def test_unfollowed_history_keeps_the_same_records_without_making_the_dropped_on
         old = new
     assert kept.last_seq == every.last_seq > 40
     assert kept.query() == every.query()
+
+
+def _story() -> list[Event]:
+    """Adds, a health change into fail-open, a resync that drops and adds, a removal."""
+    many = tuple(api(f"c{i}", f"shop-api-{i}", (f"10.0.4.{i}",)) for i in range(1, 13))
+    return [
+        Upsert(api("c1", health=Health.UNHEALTHY)),
+        Resync("docker", many),
+        Upsert(api("c2", "shop-api-2", ("10.0.4.2", "10.0.5.2"), health=Health.STARTING)),
+        Upsert(api("c9", "shop-api-9", ("10.0.4.9",), paused=True)),
+        Resync("docker", many[4:]),
+        Remove("docker", "c7", "docker container die"),
+        Upsert(api("c5", aliases=("api", "web"), ports=(Port(80),))),
+    ]
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 13, 1000])
+@pytest.mark.parametrize("read_every_step", [False, True])
+def test_noted_records_read_the_same_as_recorded_ones(size: int, read_every_step: bool) -> None:
+    """`note` makes a record (its answer, the fail-open note) only when the history is read,
+    from the claimants its name had then: what a reader sees is exactly what `record` kept,
+    whether it reads after every change or once at the end."""
+    eager, lazy = History(size), History(size)
+    old = Snapshot()
+    after: list[Snapshot] = []
+    for step, event in enumerate(_story()):
+        new = old.apply(event)
+        after.append(new)
+        eager.record(old, new, event, float(step))
+        lazy.note(old, new, event, float(step))
+        assert lazy.last_seq == eager.last_seq
+        if read_every_step:
+            assert lazy.query() == eager.query()
+            assert (lazy.first_seq, len(lazy)) == (eager.first_seq, len(eager))
+        old = new
+    assert lazy.query() == eager.query()
+    assert lazy.query(name=lambda n: n == "api", limit=3) == eager.query(
+        name=lambda n: n == "api", limit=3
+    )
+    assert (lazy.first_seq, lazy.last_seq, len(lazy)) == (
+        eager.first_seq,
+        eager.last_seq,
+        len(eager),
+    )
+    assert eager.last_seq > 30
+    for change in lazy.query():  # what the name answered right after its change
+        assert change.answer == after[int(change.time)].resolve(change.name).addresses
+    if size == 1000:  # the story covers fail-open notes and records of a resync's drops
+        kept = eager.query()
+        assert any(FAIL_OPEN in c.detail for c in kept)
+        assert any(c.reason.endswith("(gone from the source)") for c in kept)

@@ -26,6 +26,7 @@ from dnsd.forward import budget as budget_plan
 from dnsd.forward.admission import default_cap
 from dnsd.ops.change_feed import ChangeFeed
 from dnsd.ops.http_bounds import HTTP_MAX_CONNECTIONS
+from dnsd.ops.http_listen import bind_http
 from dnsd.ops.logs import log_registry_changes
 from dnsd.ops.metrics import Metrics
 from dnsd.ops.readiness import notify_when_synced
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 1.5
 STOP_DEADLINE = 4.0  # the whole ordered stop; the process then exits without teardown
+HTTP_HOLD = 1.0  # at most this long after the watchers start, the HTTP API is served
 
 
 def interface_ipv4(name: str) -> str | None:
@@ -241,6 +243,7 @@ class App:
             config, self.store, build_forwarder, docker.subnets if docker else None
         )
         self.http: web.AppRunner | None = None
+        self._http_sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = log_registry_changes(self.store)
 
@@ -271,9 +274,12 @@ class App:
         return supervisor.status.state
 
     async def start(self) -> None:
-        """Bind DNS first (a clear error if it cannot), then the HTTP API, then the watchers.
-        The HTTP API's import (aiohttp, 0.1-0.2 s) runs in a thread, so DNS answers meanwhile;
-        it comes before privileges are dropped, as the unprivileged user may not read it."""
+        """Bind DNS first (a clear error if it cannot), then the HTTP API's sockets; drop
+        privileges and start the watchers. The HTTP API (aiohttp: 0.2-0.3 s of CPU to import)
+        is served on those sockets once the watchers' first load is applied, or after
+        `HTTP_HOLD` seconds: the load is the CPU's first job, and a client of the API waits in
+        the backlog meanwhile, never refused. When privileges are dropped to another user,
+        aiohttp is imported before (that user may not be able to read it)."""
         await self.dns.start(self.listen)
         self.state.listeners = list(self.dns.listeners)
         self.state.dns_bound = True
@@ -281,18 +287,11 @@ class App:
         if self.config.workers > 1:
             await self.workers.start(self.dns.bound)
             log.info("%d DNS worker processes share those ports", self.config.workers - 1)
-        if self.config.http_listen is not None:
-            start_http = await asyncio.to_thread(_import_http_api)
-            host, port = self.config.http_listen
-            try:
-                self.http, addresses = await start_http(self.state, host, port)
-            except OSError as exc:
-                where = format_host_port(host, port)
-                raise OSError(
-                    f"cannot listen for HTTP on {where}: {exc.strerror or exc}; "
-                    "choose another --http-listen or 'off'"
-                ) from None
-            self.state.listeners += [f"http {a}" for a in addresses]
+        http = self.config.http_listen
+        sockets = self._http_sockets = self._bind_http(*http) if http is not None else []
+        start_http: StartHttp | None = None
+        if http is not None and privileges.switches_user(self.config.user):
+            start_http = await asyncio.to_thread(_import_http_api)  # DNS answers meanwhile
         # Everything is bound: give up root/capabilities before any watcher runs.
         docker_gids = privileges.socket_gid(self.config.docker_url) if self.config.docker else ()
         log.info("%s", privileges.drop(self.config.user, docker_gids))
@@ -300,6 +299,41 @@ class App:
             self._tasks.append(
                 asyncio.create_task(supervisor.run(), name=supervisor.watcher.source)
             )
+        if http is not None:
+            serve = self._serve_http(http, sockets, start_http)
+            self._tasks.append(asyncio.create_task(serve, name="http"))
+
+    async def _serve_http(
+        self, where: tuple[str, int], sockets: list[socket.socket], start_http: StartHttp | None
+    ) -> None:
+        if start_http is None:
+            await self.first_load(HTTP_HOLD)
+            start_http = _import_http_api()
+        try:
+            self.http, addresses = await start_http(self.state, *where, sockets=sockets)
+        except Exception:
+            log.exception("the HTTP API could not start")
+            return
+        self.state.listeners += [f"http {a}" for a in addresses]
+
+    async def first_load(self, timeout: float) -> None:
+        """Until every watcher's first load is applied (the cluster's whole load, not its
+        first node), or `timeout` seconds."""
+        waits = [s.synced.wait() for s in self.supervisors if s.watcher is not self.cluster]
+        if self.cluster is not None:
+            waits.append(self.cluster.loaded.wait())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+
+    @staticmethod
+    def _bind_http(host: str, port: int) -> list[socket.socket]:
+        try:
+            return bind_http(host, port)
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen for HTTP on {format_host_port(host, port)}: "
+                f"{exc.strerror or exc}; choose another --http-listen or 'off'"
+            ) from None
 
     def reload(self) -> None:
         """SIGHUP: re-read every records file now, changed or not."""
@@ -321,6 +355,9 @@ class App:
         if self.http is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.http.cleanup(), 0.5)
+        else:  # stopped before the HTTP API was served on its sockets
+            for sock in self._http_sockets:
+                sock.close()
         await self.workers.stop()
         await self.dns.close()
         await self.forwarder.close()

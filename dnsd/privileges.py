@@ -94,9 +94,15 @@ def prepare(user: str | None) -> None:
         _empty_bounding_set(keep=NEEDED_UNTIL_DROP)
 
 
+def switches_user(user: str | None) -> bool:
+    """Whether `drop` will make the process another user (who may not read what root can)."""
+    return os.geteuid() == 0 and user is not None
+
+
 def drop(user: str | None, docker_gids: tuple[int, ...]) -> str:
     """Drop privileges as described in the module docstring; returns what was done."""
-    if os.geteuid() == 0 and user is not None:
+    if switches_user(user):
+        assert user is not None
         account = account_for(user, docker_gids)
         become(account)
         return f"dropped privileges to {account.describe()}"

@@ -2,7 +2,8 @@
 (validated by `dnsd.ops.static_records`).
 
 `build_app(state)` returns the aiohttp application; `start_http(state, host,
-port)` runs it with AppRunner/TCPSite inside the current loop. Handlers only
+port)` runs it with AppRunner/SockSite inside the current loop, on the sockets
+`dnsd.ops.http_listen` binds. Handlers only
 read `ServerState`; manual records go into the registry through
 `state.store.apply` like any watcher's events. Every error is JSON. It must not
 answer DNS or know about Docker.
@@ -16,6 +17,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +28,7 @@ from dnsd import __version__
 from dnsd.core import explain
 from dnsd.ops import events_api, prometheus, status_page
 from dnsd.ops.http_bounds import HttpBounds, limit_connections
+from dnsd.ops.http_listen import BACKLOG, bind_http
 from dnsd.ops.state import ServerState
 from dnsd.ops.static_records import API_SOURCE, static_endpoint, static_key
 from dnsd.parsers import format_host_port
@@ -262,34 +265,34 @@ def exposure_warning(host: str, token: str | None) -> str | None:
 
 
 async def start_http(
-    state: ServerState, host: str, port: int, bounds: HttpBounds | None = None
+    state: ServerState,
+    host: str,
+    port: int,
+    bounds: HttpBounds | None = None,
+    *,
+    sockets: list[socket.socket] | None = None,
 ) -> tuple[web.AppRunner, list[str]]:
-    """Serve the API on host:port (0 = any free port); returns the runner and bound addresses."""
+    """Serve the API on host:port (0 = any free port), or on `sockets` already bound there
+    (`dnsd.ops.http_listen`); returns the runner and the bound addresses."""
     warning = exposure_warning(host, state.config.api_token)
     if warning:
         log.warning("%s", warning)
     bounds = bounds or HttpBounds()
+    listening = sockets if sockets is not None else bind_http(host, port)
     runner = web.AppRunner(
         build_app(state, bounds), access_log=None, handle_signals=False, **bounds.runner_options()
     )
     await runner.setup()
     assert runner.server is not None
     limit_connections(runner.server, bounds.max_connections)
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        for sock in listening:
+            await web.SockSite(runner, sock, backlog=BACKLOG).start()
     except OSError:
         await runner.cleanup()
+        for sock in listening:
+            sock.close()
         raise
-    addresses = [_format(sock.getsockname()) for sock in _sockets(site)]
+    addresses = [format_host_port(*sock.getsockname()[:2]) for sock in listening]
     log.info("HTTP API on %s", ", ".join(f"http://{a}" for a in addresses))
     return runner, addresses
-
-
-def _sockets(site: web.TCPSite) -> list[Any]:
-    server = site._server  # aiohttp keeps the asyncio.Server here
-    return list(getattr(server, "sockets", None) or [])
-
-
-def _format(sockname: Any) -> str:
-    return format_host_port(sockname[0], sockname[1])

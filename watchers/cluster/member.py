@@ -67,6 +67,7 @@ class ClusterMember:
         self._etcd: Etcd | None = None
         self._attempt = 0
         self._bulk = BulkLoad()
+        self.loaded = asyncio.Event()  # set once the first load is applied
 
     # -- wiring ------------------------------------------------------------------------
     def attach(self, store: Store) -> Callable[[Event], object]:
@@ -193,6 +194,7 @@ class ClusterMember:
                 # the loop too busy for the watch's creation reply (it timed out, and the
                 # session restarted and loaded everything again); it starts at `revision`
                 await self._bulk.applied.wait()
+                self.loaded.set()
                 group.create_task(self.follow(etcd, revision, emit))
         finally:
             self.cluster_revision = max(self.cluster_revision, etcd.cluster_revision)

@@ -3,7 +3,9 @@
 `setup_logging(level, fmt)` configures the root logger once at startup;
 `log_registry_changes(store)` subscribes to the store and logs each endpoint
 that appears, changes or disappears, at info, with name, address, container
-and why. It must not decide anything about names or answers.
+and why: at most `LINES_PER_EVENT` lines per event, then one line that counts
+the rest (a cluster load adds thousands at once; `/v1/events` lists each). It
+must not decide anything about names or answers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from registry import Endpoint, Event, Networks, Resync, Snapshot, Store, Unsynce
 from registry.changes import default_reason
 
 log = logging.getLogger("dnsd.registry")
+LINES_PER_EVENT = 20  # endpoint lines one registry event logs; the rest are counted in one line
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -139,15 +142,38 @@ def describe_changes(old: Snapshot, new: Snapshot, event: Event) -> None:
         ids = [ep.id for ep in event.endpoints]
     else:
         ids = (event.endpoint.id if isinstance(event, Upsert) else event.id,)
+    more = {"added": 0, "changed": 0, "removed": 0}
+    lines = 0
     for id_ in ids:
         previous, ep = before.get(id_), after.get(id_)
-        if ep is not None and previous is None:
-            _log_one("added", ep, cause)
-        elif ep is not None and previous != ep:
-            _log_one("changed", ep, f"{cause}: {_difference(previous, ep)}")  # type: ignore[arg-type]
-        elif ep is None and previous is not None:
+        if ep is previous or ep == previous:  # unchanged (or absent from both)
+            continue
+        action = "added" if previous is None else "removed" if ep is None else "changed"
+        if lines == LINES_PER_EVENT:
+            more[action] += 1
+            continue
+        lines += 1
+        if ep is None:
             why = cause if not isinstance(event, Resync) else f"{cause}: gone from the source"
-            _log_one("removed", previous, why)
+            _log_one(action, previous, why)  # type: ignore[arg-type]
+        elif previous is None:
+            _log_one(action, ep, cause)
+        else:
+            _log_one(action, ep, f"{cause}: {_difference(previous, ep)}")
+    if any(more.values()):
+        _log_more(more, source, cause)
+
+
+def _log_more(counts: dict[str, int], source: str, cause: str) -> None:
+    counted = ", ".join(f"{n} {action}" for action, n in counts.items() if n)
+    log.info(
+        "and %d more endpoints of %s (%s) because %s: GET /v1/events lists each",
+        sum(counts.values()),
+        source,
+        counted,
+        cause,
+        extra={"action": "more", "source": source, "counts": counts, "why": cause},
+    )
 
 
 def log_registry_changes(store: Store) -> Callable[[], None]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from dnsd.ops.logs import log_registry_changes, setup_logging
+from dnsd.ops.logs import LINES_PER_EVENT, log_registry_changes, setup_logging
 from registry import Address, Endpoint, Health, NameClaim, Origin, Remove, Resync, Store, Upsert
 
 
@@ -78,3 +80,24 @@ def test_text_format_keeps_a_traceback_on_one_line(captured: io.StringIO) -> Non
     [line] = captured.getvalue().splitlines()
     assert "ERROR dnsd.test: it failed | Traceback" in line
     assert line.endswith("RuntimeError: boom")
+
+
+def test_a_big_event_logs_a_few_lines_and_counts_the_rest(captured: io.StringIO) -> None:
+    setup_logging("info", "json", captured)
+    store = Store()
+    old = [replace(web(ip=f"10.0.4.{i}"), id=f"old{i}", source="cluster:a") for i in range(5)]
+    store.apply(Resync("cluster:a", tuple(old)))
+    log_registry_changes(store)
+    new = [
+        replace(web(ip=f"10.0.5.{i}"), id=f"new{i}", source="cluster:a")
+        for i in range(LINES_PER_EVENT + 30)
+    ]
+    moved = replace(old[0], addresses=(Address("10.0.6.1", "shop_default"),))
+    store.apply(Resync("cluster:a", (*new, moved, *old[1:3])))  # old3, old4 gone
+    entries = [json.loads(line) for line in captured.getvalue().splitlines()]
+    *lines, more = entries
+    assert len(lines) == LINES_PER_EVENT and more["action"] == "more"
+    logged = Counter(e["action"] for e in lines)
+    assert logged + Counter(more["counts"]) == {"added": 50, "changed": 1, "removed": 2}
+    assert more["msg"].startswith("and 33 more endpoints of cluster:a (")
+    assert more["msg"].endswith(") because resync of cluster:a: GET /v1/events lists each")

@@ -81,7 +81,8 @@ class PrivateEngine:
         self.process = None
 
     def load_image(self) -> None:
-        if self.docker("image", "inspect", IMAGE, check=False):
+        held = ["docker", "-H", URL, "image", "inspect", IMAGE]
+        if subprocess.run(held, capture_output=True).returncode == 0:  # not stdout: "[]" if not
             return
         save = subprocess.Popen(["docker", "save", IMAGE], stdout=subprocess.PIPE)
         subprocess.run(["docker", "-H", URL, "load"], stdin=save.stdout, check=True,

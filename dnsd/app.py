@@ -308,7 +308,7 @@ class App:
     ) -> None:
         if start_http is None:
             await self.first_load(HTTP_HOLD)
-            start_http = _import_http_api()
+            start_http = await asyncio.to_thread(_import_http_api)  # DNS answers meanwhile
         try:
             self.http, addresses = await start_http(self.state, *where, sockets=sockets)
         except Exception:

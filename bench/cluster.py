@@ -3,6 +3,7 @@
   python -m bench.cluster propagation [--runs 50]      # container start on A -> answered by B
   python -m bench.cluster scale --nodes 5 --endpoints 2000 [--churn 50]
   python -m bench.cluster scale --nodes 20 --endpoints 5000 --churn 0
+  python -m bench.cluster scale --churn 0 --against DIR --repeat 5  # before/after, alternated
   python -m bench.cluster registry --endpoints 100000  # in-process cost of one change
   python -m bench.cluster etcd [--runs 50]             # etcd's own commit, a member's share
 
@@ -11,16 +12,22 @@ round starts a container with a published port on a network the benchmark create
 polls b over UDP until it answers, then stops it and polls until NXDOMAIN. `scale` writes
 simulated nodes straight into etcd, starts dnsd "b" and reports load time, resident
 memory, the propagation of single changes at that size, and b's CPU and watch lag while
-one node churns. Everything it starts it stops; traffic stays on loopback.
+one node churns. With `--against DIR` (another checkout, e.g. `git archive` of an older
+commit) `scale` runs `--repeat` times against DIR's dnsd and this tree's in turn (the dnsd
+started is the tree the benchmark runs in; both compiled first). Everything it starts it
+stops; traffic stays on loopback.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import os
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from bench.cluster_etcd import etcd_costs
 from bench.cluster_scale import registry, scale
@@ -28,6 +35,7 @@ from bench.cluster_support import DEADLINE, Node, addresses, dnsd, etcd_cluster,
 from bench.cluster_trace import Marks, Observers, report
 from bench.procfs import load_average
 
+HERE = Path(__file__).resolve().parent.parent
 IMAGE = "dnsd-test-busybox:latest"
 CMD = ("sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait")
 
@@ -128,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--endpoints", type=int, default=2000)
     parser.add_argument("--churn", type=float, default=50.0, help="changes per second (0: none)")
+    parser.add_argument("--against", type=Path, help="scale: another checkout to alternate with")
+    parser.add_argument("--repeat", type=int, default=1, help="scale: runs of each tree")
     args = parser.parse_args(argv)
     print(f"load average before: {load_average()}")
     if args.what == "propagation":
@@ -136,7 +146,17 @@ def main(argv: list[str] | None = None) -> None:
         with etcd_cluster() as etcd:
             etcd_costs(etcd.endpoints, args.runs)
     elif args.what == "scale":
-        scale(args.nodes, args.endpoints, args.churn)
+        trees = [args.against.resolve(), HERE] if args.against else [HERE]
+        for tree in trees:
+            for package in ("dnsd", "registry", "watchers"):
+                compileall.compile_dir(tree / package, quiet=1)
+        for run in range(1, args.repeat + 1):
+            for tree in trees:
+                now = time.strftime("%H:%M:%S", time.gmtime())
+                print(f"== run {run}: dnsd from {tree} at {now} UTC")
+                os.chdir(tree)  # the dnsd started is the tree it runs in
+                scale(args.nodes, args.endpoints, args.churn)
+        os.chdir(HERE)
     else:
         registry(args.endpoints)
     print(f"load average after: {load_average()}")

@@ -28,14 +28,23 @@ def remote_addresses(
     addresses: Iterable[tuple[str, str, str]], advertise_ip: str, publishes_ports: bool
 ) -> tuple[Address, ...]:
     """What another host may use of a remote endpoint, from its published (ip, network,
-    scope) triples: addresses on multi-host networks (scope `overlay`), addresses declared
-    for everyone (scope `any`: records files, API records), and the node's `advertise_ip`
-    when it publishes host ports. Addresses on the node's own local networks are dropped."""
-    out = [
-        Address(ip, network, Scope.OVERLAY if scope == Scope.OVERLAY.value else Scope.HOST)
-        for ip, network, scope in addresses
-        if scope in (Scope.OVERLAY.value, ANY)
-    ]
+    scope) triples (`remote_address` each), and the node's `advertise_ip` when it publishes
+    host ports (`host_address`)."""
+    out = [a for a in (remote_address(*triple) for triple in addresses) if a is not None]
     if publishes_ports and advertise_ip:
-        out.append(Address(advertise_ip, "", Scope.HOST))
+        out.append(host_address(advertise_ip))
     return tuple(out)
+
+
+def remote_address(ip: str, network: str, scope: str) -> Address | None:
+    """One published address as another host may use it: on a multi-host network (scope
+    `overlay`), or declared for everyone (scope `any`: records files, API records); None for
+    an address on the node's own local networks."""
+    if scope == Scope.OVERLAY.value:
+        return Address(ip, network, Scope.OVERLAY)
+    return Address(ip, network, Scope.HOST) if scope == ANY else None
+
+
+def host_address(advertise_ip: str) -> Address:
+    """A node's advertised address: where its containers' published host ports are reached."""
+    return Address(advertise_ip, "", Scope.HOST)

@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 from registry import Address, Endpoint, Health, NameClaim, Origin, Port, Scope
 from registry.model import CLUSTER_SOURCE_PREFIX, ip_text
 from registry.names import name_key
-from registry.reachability import ANY
+from registry.reachability import ANY, host_address, remote_address
 
 FORMAT = 1
 MAX_VALUE_BYTES = 16 * 1024
@@ -31,8 +31,8 @@ HEALTHS = {h.value: h for h in Health}
 SCOPES = frozenset({Scope.LOCAL.value, Scope.OVERLAY.value, ANY})
 
 _MISSING: Final[Any] = object()
-_NODE, _OVERLAY, _HOST = Origin.NODE, Scope.OVERLAY, Scope.HOST  # enum lookups cost
-_LOCAL_TEXT, _OVERLAY_TEXT = Scope.LOCAL.value, Scope.OVERLAY.value
+_NODE, _OVERLAY = Origin.NODE, Scope.OVERLAY  # enum lookups cost
+_LOCAL_TEXT = Scope.LOCAL.value
 # What json.loads runs inside its wrapping: the scanner of a default decoder.
 _scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 K = TypeVar("K")
@@ -241,7 +241,7 @@ def _claim(key: str, origin_text: object, node: str) -> tuple[NameClaim, NameCla
 
 def _host(value: object) -> Address:
     text = _text(value)
-    return _remember(_HOSTS, text, Address(ip_text(text), "", _HOST))
+    return _remember(_HOSTS, text, host_address(ip_text(text)))
 
 
 def _address(akey: tuple[Any, Any, Any]) -> Address:
@@ -249,9 +249,9 @@ def _address(akey: tuple[Any, Any, Any]) -> Address:
     ip, network, scope = akey
     if _text(scope) not in SCOPES:
         raise ValueError(f"address scope {scope!r} is not local, overlay or any")
-    ip, network = ip_text(_text(ip)), _text(network)
-    scoped = _OVERLAY if scope == _OVERLAY_TEXT else _HOST
-    return _remember(_ADDRESSES, akey, Address(ip, network, scoped))
+    address = remote_address(ip_text(_text(ip)), _text(network), scope)
+    assert address is not None  # scope is overlay or any here: local ones never get this far
+    return _remember(_ADDRESSES, akey, address)
 
 
 def _port(pkey: tuple[int, int, Any, Any, Any, str]) -> Port | None:

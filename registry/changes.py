@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from registry.events import Event, Remove, Resync, Upsert, Upserts
+from registry.index import Pair
 from registry.model import Address, Endpoint
 from registry.resolution import NOT_FOUND, UnhealthyPolicy, resolution
 from registry.snapshot import Snapshot
@@ -97,7 +98,6 @@ def changes(
     return records(aspects(old, new, event), new, event, at, policy, first_seq)
 
 
-Pair = tuple[Endpoint | None, Endpoint | None]
 Aspect = tuple[str, ChangeKind, str, Endpoint]
 Found = tuple[Aspect, bool]  # an aspect, and whether its endpoint is gone
 

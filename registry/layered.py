@@ -114,26 +114,24 @@ class LayeredMap(Mapping[K, V], Generic[K, V]):
         return max(MIN_OVERLAY, int(len(self._base) ** 0.5))
 
     def _rebased(self, changes: Mapping[K, V | _Deleted]) -> LayeredMap[K, V]:
-        base = self._folded()
-        for key, value in changes.items():
-            if isinstance(value, _Deleted):
-                base.pop(key, None)
-            else:
-                base[key] = value
-        return _based(base)
+        return _based(_laid(self._folded(), changes))
 
     def _folded(self) -> dict[K, V]:
         """A fresh dict of the base with the overlay applied."""
-        base = dict(self._base)
-        for key, value in self._overlay.items():
-            if isinstance(value, _Deleted):
-                base.pop(key, None)
-            else:
-                base[key] = value
-        return base
+        return _laid(dict(self._base), self._overlay)
 
     def _fold(self) -> None:
         self._base, self._overlay = self._folded(), {}
+
+
+def _laid(base: dict[K, V], layer: Mapping[K, V | _Deleted]) -> dict[K, V]:
+    """`base` (changed in place) with `layer`'s values set and its `DELETED` keys removed."""
+    for key, value in layer.items():
+        if isinstance(value, _Deleted):
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return base
 
 
 def _based(base: dict[K, V]) -> LayeredMap[K, V]:

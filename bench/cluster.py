@@ -21,7 +21,6 @@ stops; traffic stays on loopback.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import subprocess
 import time
@@ -31,11 +30,20 @@ from pathlib import Path
 
 from bench.cluster_etcd import etcd_costs
 from bench.cluster_scale import registry, scale
-from bench.cluster_support import DEADLINE, Node, addresses, dnsd, etcd_cluster, summary, until
+from bench.cluster_support import (
+    DEADLINE,
+    ROOT,
+    Node,
+    addresses,
+    compile_packages,
+    dnsd,
+    etcd_cluster,
+    summary,
+    until,
+)
 from bench.cluster_trace import Marks, Observers, report
 from bench.procfs import load_average
 
-HERE = Path(__file__).resolve().parent.parent
 IMAGE = "dnsd-test-busybox:latest"
 CMD = ("sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait")
 
@@ -146,17 +154,16 @@ def main(argv: list[str] | None = None) -> None:
         with etcd_cluster() as etcd:
             etcd_costs(etcd.endpoints, args.runs)
     elif args.what == "scale":
-        trees = [args.against.resolve(), HERE] if args.against else [HERE]
+        trees = [args.against.resolve(), ROOT] if args.against else [ROOT]
         for tree in trees:
-            for package in ("dnsd", "registry", "watchers"):
-                compileall.compile_dir(tree / package, quiet=1)
+            compile_packages(tree)
         for run in range(1, args.repeat + 1):
             for tree in trees:
                 now = time.strftime("%H:%M:%S", time.gmtime())
                 print(f"== run {run}: dnsd from {tree} at {now} UTC")
                 os.chdir(tree)  # the dnsd started is the tree it runs in
                 scale(args.nodes, args.endpoints, args.churn)
-        os.chdir(HERE)
+        os.chdir(ROOT)
     else:
         registry(args.endpoints)
     print(f"load average after: {load_average()}")

@@ -48,9 +48,10 @@ class Node:
 
 
 @functools.cache
-def compile_packages() -> None:
-    """Write the bytecode a node loads (once per benchmark run; up to date ones are kept)."""
-    compiled = all(compileall.compile_dir(ROOT / p, quiet=1) for p in PACKAGES)
+def compile_packages(root: Path = ROOT) -> None:
+    """Write the bytecode a node loads from `root` (once per tree and benchmark run; up to
+    date ones are kept)."""
+    compiled = all(compileall.compile_dir(root / p, quiet=1) for p in PACKAGES)
     state = "compiled bytecode" if compiled else "partly from source (compileall failed)"
     print(f"dnsd nodes run from {state}: {', '.join(PACKAGES)}", flush=True)
 
